@@ -1,0 +1,1 @@
+"""Anonymous campaign figures: hourly counters, HyperLogLog sketches, k-anonymous reports."""

@@ -1,0 +1,1 @@
+"""Recipients' tracking consent: the ledger, its current state, and the in-process cache."""

@@ -1,0 +1,96 @@
+"""The ASGI application: routes, lifespan and error handling in one place."""
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from consent.cache import ConsentCache
+from tracker.classify import Classifier
+from tracker.database import create_pool
+from tracker.health import check_health, check_readiness
+from tracker.linkcache import LinkCache
+from tracker.migrations import default_sql_dir
+from tracker.pixel import make_gif, serve_pixel
+from tracker.recorder import Recorder
+from tracker.redirect import follow_link, not_found_page
+from tracker.runtime import Runtime
+from tracker.settings import Settings
+from tracker.tracking import Tracking
+
+__all__ = ["app_from_environ", "create_app"]
+
+_logger = logging.getLogger("tracker.app")
+_PRELOAD_CAMPAIGNS = 1_000
+
+
+def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> Starlette:
+    settings = runtime.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = await create_pool(dsn, min_size=2, max_size=10)
+        cache = ConsentCache(settings.consent_cache_size)
+        listening = asyncio.Event()
+        listener = asyncio.get_running_loop().create_task(cache.listen(dsn, listening))
+        recorder = Recorder(pool, cache, runtime.hasher, max_batch=settings.writer_max_batch)
+        recorder.start()
+        links = LinkCache(pool, settings.link_cache_size)
+        await links.preload(_PRELOAD_CAMPAIGNS)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(listening.wait(), 5)
+        app.state.pool = pool
+        app.state.links = links
+        app.state.sql_dir = sql_dir or default_sql_dir()
+        app.state.tracking = Tracking(
+            runtime.signer, Classifier(), cache, recorder, settings.trusted_proxies
+        )
+        try:
+            yield
+        finally:
+            await recorder.close()
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            await pool.close()
+
+    app = Starlette(
+        routes=[
+            Route("/o/{token}", serve_pixel, methods=["GET", "HEAD"]),
+            Route("/c/{token}", follow_link, methods=["GET", "HEAD"]),
+            Route("/healthz", check_health),
+            Route("/readyz", check_readiness),
+        ],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=lifespan,
+    )
+    app.state.gif = make_gif()
+    return app
+
+
+def app_from_environ() -> Starlette:
+    """Factory for uvicorn workers: ``tracker serve`` passes DATABASE_URL down."""
+    settings = Settings.from_environ()
+    return create_app(Runtime.from_settings(settings), os.environ["DATABASE_URL"])
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return not_found_page()
+    return PlainTextResponse(exc.detail, status_code=exc.status_code)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    _logger.error(
+        "unhandled %s on /%s", exc.__class__.__name__, request.url.path.split("/")[1], exc_info=exc
+    )
+    return PlainTextResponse("Internal Server Error", status_code=500)

@@ -1,0 +1,298 @@
+"""SQL of the tracker package: accounts, API tokens, recipients, campaigns, links, events.
+
+Functions take the connection first, use $n parameters only, and return frozen dataclasses.
+The caller owns the transaction.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from tracker.database import Connection
+
+__all__ = [
+    "Account",
+    "Campaign",
+    "EventRow",
+    "Link",
+    "Recipient",
+    "RecipientEvent",
+    "fetch_account",
+    "fetch_campaign",
+    "fetch_links",
+    "fetch_links_of_campaigns",
+    "fetch_recent_campaign_ids",
+    "fetch_recipient",
+    "fetch_recipient_by_index",
+    "fetch_recipient_events",
+    "fetch_token",
+    "insert_account",
+    "insert_api_token",
+    "insert_campaign",
+    "insert_consented_events",
+    "insert_links",
+    "insert_recipient",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    id: int
+    account_id: int
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    campaign_id: int
+    link_no: int
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    id: int
+    account_id: int
+    email_ciphertext: bytes | None
+    wrapped_key: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One per-recipient event, as the recorder hands it over."""
+
+    id: uuid.UUID
+    campaign_id: int
+    recipient_id: int
+    link_no: int
+    at: datetime
+    verdict: str
+    reasons: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientEvent:
+    campaign_id: int
+    link_no: int
+    url: str | None
+    at: datetime
+    verdict: str
+    reasons: list[str]
+
+
+async def insert_account(conn: Connection, account_id: int, name: str) -> Account:
+    row = await conn.fetchrow(
+        "INSERT INTO accounts (id, name) VALUES ($1, $2) RETURNING id, name, created_at",
+        account_id,
+        name,
+    )
+    assert row is not None
+    return Account(row["id"], row["name"], row["created_at"])
+
+
+async def fetch_account(conn: Connection, account_id: int) -> Account | None:
+    row = await conn.fetchrow("SELECT id, name, created_at FROM accounts WHERE id = $1", account_id)
+    return Account(row["id"], row["name"], row["created_at"]) if row else None
+
+
+async def insert_api_token(
+    conn: Connection, token_hash: bytes, account_id: int, scope: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO api_tokens (token_hash, account_id, scope) VALUES ($1, $2, $3)",
+        token_hash,
+        account_id,
+        scope,
+    )
+
+
+async def fetch_token(conn: Connection, token_hash: bytes) -> tuple[int, str] | None:
+    row = await conn.fetchrow(
+        "SELECT account_id, scope FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        token_hash,
+    )
+    return (row["account_id"], row["scope"]) if row else None
+
+
+async def insert_campaign(
+    conn: Connection, campaign_id: int, account_id: int, name: str
+) -> Campaign:
+    row = await conn.fetchrow(
+        "INSERT INTO campaigns (id, account_id, name) VALUES ($1, $2, $3)"
+        " RETURNING id, account_id, name, created_at",
+        campaign_id,
+        account_id,
+        name,
+    )
+    assert row is not None
+    return Campaign(row["id"], row["account_id"], row["name"], row["created_at"])
+
+
+async def fetch_campaign(conn: Connection, campaign_id: int) -> Campaign | None:
+    row = await conn.fetchrow(
+        "SELECT id, account_id, name, created_at FROM campaigns WHERE id = $1", campaign_id
+    )
+    return Campaign(row["id"], row["account_id"], row["name"], row["created_at"]) if row else None
+
+
+async def fetch_recent_campaign_ids(conn: Connection, limit: int) -> list[int]:
+    rows = await conn.fetch("SELECT id FROM campaigns ORDER BY created_at DESC LIMIT $1", limit)
+    return [row["id"] for row in rows]
+
+
+async def insert_links(conn: Connection, campaign_id: int, urls: Sequence[str]) -> dict[str, int]:
+    """Register targets (numbered 1, 2, ... in order of first registration); idempotent.
+
+    Locks the campaign row so that concurrent registrations number links without gaps
+    or clashes. Returns every given URL with its link number.
+    """
+    await conn.execute("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE", campaign_id)
+    await conn.execute(
+        "INSERT INTO links (campaign_id, link_no, url)"
+        " SELECT $1, coalesce((SELECT max(link_no) FROM links WHERE campaign_id = $1), 0)"
+        "            + row_number() OVER (ORDER BY first_seen), url"
+        " FROM (SELECT url, min(ordinality) AS first_seen"
+        "       FROM unnest($2::text[]) WITH ORDINALITY AS given(url, ordinality)"
+        "       WHERE NOT EXISTS (SELECT 1 FROM links l"
+        "                         WHERE l.campaign_id = $1 AND l.url = given.url)"
+        "       GROUP BY url) AS fresh",
+        campaign_id,
+        list(urls),
+    )
+    rows = await conn.fetch(
+        "SELECT url, link_no FROM links WHERE campaign_id = $1 AND url = ANY($2::text[])",
+        campaign_id,
+        list(urls),
+    )
+    return {row["url"]: row["link_no"] for row in rows}
+
+
+async def fetch_links(conn: Connection, campaign_id: int) -> list[Link]:
+    rows = await conn.fetch(
+        "SELECT campaign_id, link_no, url FROM links WHERE campaign_id = $1 ORDER BY link_no",
+        campaign_id,
+    )
+    return [Link(row["campaign_id"], row["link_no"], row["url"]) for row in rows]
+
+
+async def fetch_links_of_campaigns(conn: Connection, campaign_ids: Sequence[int]) -> list[Link]:
+    rows = await conn.fetch(
+        "SELECT campaign_id, link_no, url FROM links WHERE campaign_id = ANY($1::bigint[])",
+        list(campaign_ids),
+    )
+    return [Link(row["campaign_id"], row["link_no"], row["url"]) for row in rows]
+
+
+async def insert_recipient(
+    conn: Connection,
+    recipient_id: int,
+    account_id: int,
+    email_index: bytes,
+    ciphertext: bytes,
+    wrapped_key: bytes,
+) -> bool:
+    """Insert a recipient; False if the account already has one with that address."""
+    inserted = await conn.fetchval(
+        "INSERT INTO recipients (id, account_id, email_index, email_ciphertext)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, email_index) DO NOTHING"
+        " RETURNING true",
+        recipient_id,
+        account_id,
+        email_index,
+        ciphertext,
+    )
+    if inserted:
+        await conn.execute(
+            "INSERT INTO recipient_keys (recipient_id, wrapped_key) VALUES ($1, $2)",
+            recipient_id,
+            wrapped_key,
+        )
+    return bool(inserted)
+
+
+_RECIPIENT = (
+    "SELECT r.id, r.account_id, r.email_ciphertext, k.wrapped_key"
+    " FROM recipients r LEFT JOIN recipient_keys k ON k.recipient_id = r.id"
+)
+
+
+async def fetch_recipient_by_index(
+    conn: Connection, account_id: int, email_index: bytes
+) -> Recipient | None:
+    row = await conn.fetchrow(
+        _RECIPIENT + " WHERE r.account_id = $1 AND r.email_index = $2", account_id, email_index
+    )
+    return _recipient(row) if row else None
+
+
+async def fetch_recipient(conn: Connection, recipient_id: int) -> Recipient | None:
+    row = await conn.fetchrow(_RECIPIENT + " WHERE r.id = $1", recipient_id)
+    return _recipient(row) if row else None
+
+
+def _recipient(row: asyncpg.Record) -> Recipient:
+    return Recipient(row["id"], row["account_id"], row["email_ciphertext"], row["wrapped_key"])
+
+
+async def insert_consented_events(conn: Connection, events: Sequence[EventRow]) -> list[int]:
+    """Insert the events whose recipient's consent was granted at the event's time.
+
+    This is the authoritative consent check: it runs inside the recorder's group commit,
+    so a withdrawal committed by any process wins at once. Returns the recipient ids whose
+    events were kept. Replayed events (same id) are skipped.
+    """
+    if not events:
+        return []
+    rows = await conn.fetch(
+        "INSERT INTO events (id, campaign_id, recipient_id, link_no, at, verdict, reasons)"
+        " SELECT e.id, e.campaign_id, e.recipient_id, e.link_no, e.at, e.verdict,"
+        "        string_to_array(e.reasons, ',')"
+        " FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::int[], $5::timestamptz[],"
+        "             $6::text[], $7::text[])"
+        "      AS e(id, campaign_id, recipient_id, link_no, at, verdict, reasons)"
+        " JOIN campaigns c ON c.id = e.campaign_id"
+        " JOIN consent_state s ON s.recipient_id = e.recipient_id"
+        "      AND s.account_id = c.account_id"
+        " WHERE s.state = 'granted' AND s.granted_at <= e.at AND s.expires_at > e.at"
+        " ON CONFLICT (id) DO NOTHING"
+        " RETURNING recipient_id",
+        [e.id for e in events],
+        [e.campaign_id for e in events],
+        [e.recipient_id for e in events],
+        [e.link_no for e in events],
+        [e.at for e in events],
+        [e.verdict for e in events],
+        [",".join(e.reasons) for e in events],
+    )
+    return [row["recipient_id"] for row in rows]
+
+
+async def fetch_recipient_events(conn: Connection, recipient_id: int) -> list[RecipientEvent]:
+    rows = await conn.fetch(
+        "SELECT e.campaign_id, e.link_no, l.url, e.at, e.verdict, e.reasons FROM events e"
+        " LEFT JOIN links l ON l.campaign_id = e.campaign_id AND l.link_no = e.link_no"
+        " WHERE e.recipient_id = $1 ORDER BY e.at, e.id",
+        recipient_id,
+    )
+    return [
+        RecipientEvent(
+            row["campaign_id"],
+            row["link_no"],
+            row["url"],
+            row["at"],
+            row["verdict"],
+            list(row["reasons"]),
+        )
+        for row in rows
+    ]

@@ -1,0 +1,130 @@
+"""Configuration, read once from the environment into a frozen dataclass.
+
+Nothing reads the environment at import time: ``Settings.from_environ()`` is called by the
+CLI and passed down. Secrets are wrapped in ``Secret`` so that they never print.
+"""
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracker.errors import ConfigError
+
+__all__ = ["IPNetwork", "Secret", "Settings"]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Secret:
+    """A string that does not show itself in reprs, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: Secret | None
+    production: bool
+    base_url: str
+    signing_keys: Secret | None
+    signing_keys_file: Path | None
+    kek: Secret | None
+    kek_file: Path | None
+    blind_index_key: Secret | None
+    blind_index_key_file: Path | None
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    k_threshold: int = 5
+    consent_cache_size: int = 200_000
+    link_cache_size: int = 100_000
+    writer_max_batch: int = 2_000
+
+    @property
+    def embedded(self) -> bool:
+        """True when no DATABASE_URL is given and the embedded PostgreSQL is used."""
+        return self.database_url is None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        mode = env.get("TRACKER_ENV", "development")
+        if mode not in ("development", "production"):
+            raise ConfigError(f"TRACKER_ENV must be 'development' or 'production', not {mode!r}")
+        return cls(
+            data_dir=Path(env.get("TRACKER_DATA_DIR", ".tracker-data")).resolve(),
+            database_url=_secret(env, "DATABASE_URL"),
+            production=mode == "production",
+            base_url=_base_url(env.get("TRACKER_BASE_URL", "http://127.0.0.1:8000")),
+            signing_keys=_secret(env, "TRACKER_SIGNING_KEYS"),
+            signing_keys_file=_path(env, "TRACKER_SIGNING_KEYS_FILE"),
+            kek=_secret(env, "TRACKER_KEK"),
+            kek_file=_path(env, "TRACKER_KEK_FILE"),
+            blind_index_key=_secret(env, "TRACKER_BLIND_INDEX_KEY"),
+            blind_index_key_file=_path(env, "TRACKER_BLIND_INDEX_KEY_FILE"),
+            trusted_proxies=_networks(env, "TRACKER_TRUSTED_PROXIES"),
+            k_threshold=_int(env, "TRACKER_K", 5, minimum=2),
+            consent_cache_size=_int(env, "TRACKER_CONSENT_CACHE_SIZE", 200_000, minimum=1),
+            link_cache_size=_int(env, "TRACKER_LINK_CACHE_SIZE", 100_000, minimum=1),
+            writer_max_batch=_int(env, "TRACKER_WRITER_MAX_BATCH", 2_000, minimum=1),
+        )
+
+
+def _secret(env: Mapping[str, str], name: str) -> Secret | None:
+    value = env.get(name, "").strip()
+    return Secret(value) if value else None
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name, "").strip()
+    return Path(value) if value else None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
+    networks = []
+    for item in env.get(name, "").replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{name} has {item!r}, which is not an IP address or network"
+            ) from None
+    return tuple(networks)
+
+
+def _base_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"TRACKER_BASE_URL must start with http:// or https://, not {value!r}")
+    return value

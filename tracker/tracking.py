@@ -1,0 +1,85 @@
+"""From an incoming pixel or link request to a recorded hit.
+
+Shared by the pixel and redirect handlers: verify the token, classify the request, decide
+(from the in-process consent cache, failing closed) whether the hit may carry the recipient,
+and wait for the recorder to commit it.
+"""
+
+import time
+from datetime import UTC, datetime
+from typing import Literal
+
+from starlette.requests import Request
+
+from consent.cache import ConsentCache
+from tracker.classify import Classifier, RequestFacts
+from tracker.clientip import client_address
+from tracker.recorder import Hit, Recorder
+from tracker.settings import IPNetwork
+from tracker.tokens import BadToken, Kind, UrlSigner, UrlToken
+
+__all__ = ["Tracking"]
+
+
+class Tracking:
+    def __init__(
+        self,
+        signer: UrlSigner,
+        classifier: Classifier,
+        cache: ConsentCache,
+        recorder: Recorder,
+        trusted_proxies: tuple[IPNetwork, ...],
+    ) -> None:
+        self.signer = signer
+        self.classifier = classifier
+        self.cache = cache
+        self.recorder = recorder
+        self.trusted_proxies = trusted_proxies
+        self.bad_tokens = 0
+
+    def verify(self, text: str, kind: Kind) -> UrlToken | None:
+        """The token if it is genuine and of the expected kind; counts the rest."""
+        try:
+            token = self.signer.verify(text)
+        except BadToken:
+            token = None
+        if token is None or token.kind is not kind:
+            self.bad_tokens += 1
+            return None
+        return token
+
+    async def record(self, request: Request, token: UrlToken) -> None:
+        kind: Literal["open", "click"] = "open" if token.kind is Kind.OPEN else "click"
+        headers = request.headers
+        peer = request.client.host if request.client else None
+        facts = RequestFacts(
+            ua=headers.get("user-agent"),
+            ip=client_address(peer, headers.get("x-forwarded-for"), self.trusted_proxies),
+            method=request.method,
+            kind=kind,
+            seconds_since_send=max(0.0, time.time() - token.minted_at),
+            headers=headers,
+        )
+        verdict = self.classifier.classify(facts)
+        now = datetime.now(UTC)
+        recipient_id, known = self._recipient_if_consenting(token, now)
+        await self.recorder.record(
+            Hit(
+                campaign_id=token.campaign_id,
+                link_no=token.link_no,
+                subject=token.subject,
+                recipient_id=recipient_id,
+                consent_known=known,
+                at=now,
+                verdict=verdict.verdict,
+                reasons=verdict.reasons,
+            )
+        )
+
+    def _recipient_if_consenting(self, token: UrlToken, now: datetime) -> tuple[int | None, bool]:
+        if not token.named:
+            return None, True
+        cached = self.cache.get(token.subject)
+        if cached is None:
+            return token.subject, False  # unknown here: the recorder checks in SQL
+        return (token.subject if cached.allows(now) else None), True
