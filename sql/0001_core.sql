@@ -126,7 +126,8 @@ CREATE TABLE sketches (
 
 -- Each group the recorder commits leaves its id here, in the same transaction, so that a
 -- group retried after a lost acknowledgement (or replayed from the spool) counts once.
+-- Only the hour is kept: an exact time could date a lone anonymous open.
 CREATE TABLE recorded_groups (
-    id            uuid PRIMARY KEY,
-    committed_at  timestamptz NOT NULL DEFAULT now()
+    id              uuid PRIMARY KEY,
+    committed_hour  timestamptz NOT NULL DEFAULT date_trunc('hour', now())
 );
