@@ -112,7 +112,7 @@ class Recorder:
         delay = 0.05
         while True:
             try:
-                await self._commit(group_id, [hit for hit, _ in batch])
+                await self.commit_group(group_id, [hit for hit, _ in batch])
                 break
             except _RETRYABLE as exc:
                 self.commit_failures += 1
@@ -127,7 +127,8 @@ class Recorder:
             if not future.done():
                 future.set_result(None)
 
-    async def _commit(self, group_id: uuid.UUID, hits: list[Hit]) -> None:
+    async def commit_group(self, group_id: uuid.UUID, hits: list[Hit]) -> None:
+        """Commit one group in one transaction; a group id seen before is skipped."""
         events = [
             db.EventRow(
                 h.event_id,
