@@ -18,12 +18,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from tests.dsn import with_database
 from tracker.app import create_app
 from tracker.database import start_embedded
 from tracker.migrations import apply_migrations, default_sql_dir
 from tracker.runtime import Runtime
 from tracker.settings import Settings
-from tests.dsn import with_database
 
 TEST_ENV = {
     "TRACKER_SIGNING_KEYS": "test-signing-key-0123456789abcdefghijklmnop",

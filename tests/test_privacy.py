@@ -78,8 +78,10 @@ async def test_traffic_of_non_consenting_recipients_leaves_no_trace_of_them(
         await grant(conn, runtime, scenario, email)
     for email in withdrew_before:
         await withdraw(conn, runtime, scenario, email)
-    minted = {email: await mint_for(conn, runtime, scenario, email) for email in
-              consenting + never + withdrew_before + withdrew_after}
+    minted = {
+        email: await mint_for(conn, runtime, scenario, email)
+        for email in consenting + never + withdrew_before + withdrew_after
+    }
     for email in withdrew_after:
         assert minted[email].named
         await withdraw(conn, runtime, scenario, email)

@@ -1,0 +1,46 @@
+"""Two server processes on one database obey a consent change within a second."""
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.factories import grant, make_campaign, mint_for, withdraw
+from tests.servers import running_server
+from tracker.runtime import Runtime
+
+pytestmark = pytest.mark.slow
+SAFARI = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15"
+
+
+async def test_consent_changes_reach_a_second_server_process_within_a_second(
+    conn: asyncpg.Connection, runtime: Runtime, test_env: dict[str, str], tmp_path: Path
+) -> None:
+    scenario = await make_campaign(conn)
+    await grant(conn, runtime, scenario, "ada@example.org")
+    ada = await mint_for(conn, runtime, scenario, "ada@example.org")
+    path = ada.pixel.removeprefix(runtime.settings.base_url)
+
+    async def events() -> int:
+        return int(await conn.fetchval("SELECT count(*) FROM events"))
+
+    with (
+        running_server(test_env, tmp_path / "a.log") as a,
+        running_server(test_env, tmp_path / "b.log") as b,
+    ):
+        async with httpx.AsyncClient(headers={"user-agent": SAFARI}) as http:
+            await http.get(a + path)
+            assert await events() == 1
+
+            await withdraw(conn, runtime, scenario, "ada@example.org")
+            await http.get(a + path)  # at once: the commit itself checks consent
+            await http.get(b + path)  # b reads "withdrawn" from the database and caches it
+            assert await events() == 1
+
+            await grant(conn, runtime, scenario, "ada@example.org")
+            await asyncio.sleep(1.0)
+            await http.get(b + path)  # only the notification can have cleared b's entry
+            await http.get(a + path)
+            assert await events() == 3
