@@ -26,7 +26,9 @@ from tracker.runtime import Runtime
 from tracker.settings import Settings
 from tracker.tracking import Tracking
 
-__all__ = ["app_from_environ", "create_app"]
+__all__ = ["WORKER_DSN_VARIABLE", "app_from_environ", "create_app"]
+
+WORKER_DSN_VARIABLE = "TRACKER_WORKER_DATABASE_URL"
 
 _logger = logging.getLogger("tracker.app")
 _PRELOAD_CAMPAIGNS = 1_000
@@ -77,9 +79,9 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
 
 
 def app_from_environ() -> Starlette:
-    """Factory for uvicorn workers: ``tracker serve`` passes DATABASE_URL down."""
+    """Factory for uvicorn workers; ``tracker serve --workers N`` sets the database address."""
     settings = Settings.from_environ()
-    return create_app(Runtime.from_settings(settings), os.environ["DATABASE_URL"])
+    return create_app(Runtime.from_settings(settings), os.environ[WORKER_DSN_VARIABLE])
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -232,7 +232,7 @@ def rotate_keys(settings: Settings, args: Namespace) -> Output:
 def serve(settings: Settings, args: Namespace) -> Output:
     import uvicorn
 
-    from tracker.app import create_app
+    from tracker.app import WORKER_DSN_VARIABLE, create_app
 
     runtime = Runtime.from_settings(settings)  # fail on a missing secret before starting
     options: dict[str, Any] = {
@@ -245,7 +245,9 @@ def serve(settings: Settings, args: Namespace) -> Output:
     }
     with database_url(settings) as dsn:
         if args.workers > 1:
-            os.environ["DATABASE_URL"] = dsn
+            # Workers resolve settings themselves; the address of the database this
+            # process started (or was given) reaches them under a name of its own.
+            os.environ[WORKER_DSN_VARIABLE] = dsn
             uvicorn.run(
                 "tracker.app:app_from_environ", factory=True, workers=args.workers, **options
             )
