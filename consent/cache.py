@@ -29,7 +29,7 @@ class CachedConsent:
 
     @classmethod
     def from_state(cls, row: StateRow | None) -> "CachedConsent":
-        if row is None or row.state != "granted":
+        if row is None or row.state != "granted" or not row.purpose_current:
             return cls(None, None)
         return cls(row.granted_at, row.expires_at)
 

@@ -33,7 +33,7 @@ async def grant(conn: Connection, runtime: Runtime, scenario: Scenario, email: s
         recipient_id = await runtime.directory.find_or_create(conn, scenario.account_id, email)
         await ledger.grant(
             conn,
-            account_id=scenario.account_id,
+            account=await accounts.get_account(conn, scenario.account_id),
             recipient_id=recipient_id,
             method="operator",
             at=datetime.now(UTC),
@@ -47,7 +47,7 @@ async def withdraw(conn: Connection, runtime: Runtime, scenario: Scenario, email
         recipient_id = await runtime.directory.find_or_create(conn, scenario.account_id, email)
         await ledger.withdraw(
             conn,
-            account_id=scenario.account_id,
+            account=await accounts.get_account(conn, scenario.account_id),
             recipient_id=recipient_id,
             method="operator",
             at=datetime.now(UTC),

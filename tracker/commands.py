@@ -119,12 +119,12 @@ async def mint_urls(conn: Connection, runtime: Runtime, args: Namespace) -> Outp
 
 async def _recipient_in_account(
     conn: Connection, runtime: Runtime, args: Namespace, *, create: bool
-) -> tuple[int, int | None]:
+) -> tuple[db.Account, int | None]:
     account = await accounts.get_account(conn, parse_id("acc", args.account))
     directory = runtime.directory
     if create:
-        return account.id, await directory.find_or_create(conn, account.id, args.recipient)
-    return account.id, await directory.find(conn, account.id, args.recipient)
+        return account, await directory.find_or_create(conn, account.id, args.recipient)
+    return account, await directory.find(conn, account.id, args.recipient)
 
 
 def _operator_evidence(args: Namespace) -> dict[str, Any]:
@@ -136,12 +136,12 @@ def _operator_evidence(args: Namespace) -> dict[str, Any]:
 
 async def consent_change(conn: Connection, runtime: Runtime, args: Namespace) -> Output:
     async with conn.transaction():
-        account_id, recipient_id = await _recipient_in_account(conn, runtime, args, create=True)
+        account, recipient_id = await _recipient_in_account(conn, runtime, args, create=True)
         assert recipient_id is not None
         change = ledger.grant if args.action == "grant" else ledger.withdraw
         status = await change(
             conn,
-            account_id=account_id,
+            account=account,
             recipient_id=recipient_id,
             method="operator",
             at=datetime.now(UTC),

@@ -20,6 +20,7 @@ __all__ = [
     "Link",
     "Recipient",
     "RecipientEvent",
+    "advance_purpose",
     "fetch_account",
     "fetch_campaign",
     "fetch_links",
@@ -35,6 +36,7 @@ __all__ = [
     "insert_consented_events",
     "insert_links",
     "insert_recipient",
+    "update_account_settings",
 ]
 
 
@@ -43,6 +45,36 @@ class Account:
     id: int
     name: str
     created_at: datetime
+    controller_name: str | None = None
+    controller_address: str | None = None
+    contact_email: str | None = None
+    dpo_contact: str | None = None
+    privacy_url: str | None = None
+    consent_validity_days: int = 730
+    retention_days: int = 180
+    proof_days: int = 1095
+    purpose_version: int = 1
+
+    @property
+    def controller(self) -> str:
+        return self.controller_name or self.name
+
+
+ACCOUNT_SETTINGS = (
+    "controller_name",
+    "controller_address",
+    "contact_email",
+    "dpo_contact",
+    "privacy_url",
+    "consent_validity_days",
+    "retention_days",
+    "proof_days",
+)
+_ACCOUNT = "SELECT id, name, created_at, " + ", ".join(ACCOUNT_SETTINGS) + ", purpose_version"
+
+
+def _account(row: asyncpg.Record) -> Account:
+    return Account(**dict(row))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +124,36 @@ class RecipientEvent:
 
 
 async def insert_account(conn: Connection, account_id: int, name: str) -> Account:
-    row = await conn.fetchrow(
-        "INSERT INTO accounts (id, name) VALUES ($1, $2) RETURNING id, name, created_at",
-        account_id,
-        name,
-    )
-    assert row is not None
-    return Account(row["id"], row["name"], row["created_at"])
+    await conn.execute("INSERT INTO accounts (id, name) VALUES ($1, $2)", account_id, name)
+    account = await fetch_account(conn, account_id)
+    assert account is not None
+    return account
 
 
 async def fetch_account(conn: Connection, account_id: int) -> Account | None:
-    row = await conn.fetchrow("SELECT id, name, created_at FROM accounts WHERE id = $1", account_id)
-    return Account(row["id"], row["name"], row["created_at"]) if row else None
+    row = await conn.fetchrow(_ACCOUNT + " FROM accounts WHERE id = $1", account_id)
+    return _account(row) if row else None
+
+
+async def update_account_settings(
+    conn: Connection, account_id: int, changes: dict[str, object]
+) -> None:
+    """Set the named settings; names are checked against ACCOUNT_SETTINGS, never input."""
+    for name, value in changes.items():
+        if name not in ACCOUNT_SETTINGS:
+            raise ValueError(f"{name} is not an account setting")
+        await conn.execute(f"UPDATE accounts SET {name} = $2 WHERE id = $1", account_id, value)  # noqa: S608
+
+
+async def advance_purpose(conn: Connection, account_id: int) -> int:
+    """A new purpose: grants given for the previous one stop counting, in every process."""
+    version = await conn.fetchval(
+        "UPDATE accounts SET purpose_version = purpose_version + 1 WHERE id = $1"
+        " RETURNING purpose_version",
+        account_id,
+    )
+    await conn.execute("SELECT pg_notify('consent_changed', '*')")
+    return int(version)
 
 
 async def insert_api_token(
@@ -246,7 +296,8 @@ def _recipient(row: asyncpg.Record) -> Recipient:
 
 
 async def insert_consented_events(conn: Connection, events: Sequence[EventRow]) -> list[int]:
-    """Insert the events whose recipient's consent was granted at the event's time.
+    """Insert the events whose recipient's consent, for the account's current purpose, was
+    granted at the event's time.
 
     This is the authoritative consent check: it runs inside the recorder's group commit,
     so a withdrawal committed by any process wins at once. Returns the recipient ids whose
@@ -262,9 +313,11 @@ async def insert_consented_events(conn: Connection, events: Sequence[EventRow]) 
         "             $6::text[], $7::text[])"
         "      AS e(id, campaign_id, recipient_id, link_no, at, verdict, reasons)"
         " JOIN campaigns c ON c.id = e.campaign_id"
+        " JOIN accounts a ON a.id = c.account_id"
         " JOIN consent_state s ON s.recipient_id = e.recipient_id"
         "      AND s.account_id = c.account_id"
         " WHERE s.state = 'granted' AND s.granted_at <= e.at AND s.expires_at > e.at"
+        "   AND s.purpose_version = a.purpose_version"
         " ON CONFLICT (id) DO NOTHING"
         " RETURNING recipient_id",
         [e.id for e in events],

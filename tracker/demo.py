@@ -79,7 +79,7 @@ async def _create(conn: Connection, runtime: Runtime) -> dict[str, Any]:
         recipient_id = await runtime.directory.find_or_create(conn, created.account.id, CONSENTING)
         await ledger.grant(
             conn,
-            account_id=created.account.id,
+            account=created.account,
             recipient_id=recipient_id,
             method="operator",
             at=datetime.now(UTC),
