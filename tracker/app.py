@@ -14,10 +14,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from consent.cache import ConsentCache
+from consent.page import ConsentPage, record_consent, serve_stylesheet, show_consent_page
+from tracker.api import api_routes
 from tracker.classify import Classifier
 from tracker.database import create_pool
 from tracker.health import check_health, check_readiness
 from tracker.linkcache import LinkCache
+from tracker.maintenance import run_maintenance
 from tracker.migrations import default_sql_dir
 from tracker.pixel import make_gif, serve_pixel
 from tracker.recorder import Recorder
@@ -45,29 +48,46 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
         listener = asyncio.get_running_loop().create_task(cache.listen(dsn, listening))
         recorder = Recorder(pool, cache, runtime.hasher, max_batch=settings.writer_max_batch)
         recorder.start()
+        maintenance = asyncio.get_running_loop().create_task(run_maintenance(pool))
         links = LinkCache(pool, settings.link_cache_size)
         await links.preload(_PRELOAD_CAMPAIGNS)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(listening.wait(), 5)
         app.state.pool = pool
+        app.state.directory = runtime.directory
         app.state.links = links
         app.state.sql_dir = sql_dir or default_sql_dir()
+        classifier = Classifier()
         app.state.tracking = Tracking(
-            runtime.signer, Classifier(), cache, recorder, settings.trusted_proxies
+            runtime.signer, classifier, cache, recorder, settings.trusted_proxies
+        )
+        app.state.consent_page = ConsentPage(
+            pool=pool,
+            signer=runtime.signer,
+            classifier=classifier,
+            form_key=runtime.secrets.derived_key("consent-form-v1"),
+            evidence_key=runtime.secrets.derived_key("consent-evidence-v1"),
+            min_seconds=settings.consent_min_seconds,
+            trusted_proxies=settings.trusted_proxies,
         )
         try:
             yield
         finally:
             await recorder.close()
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for task in (listener, maintenance):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await pool.close()
 
     app = Starlette(
         routes=[
             Route("/o/{token}", serve_pixel, methods=["GET", "HEAD"]),
             Route("/c/{token}", follow_link, methods=["GET", "HEAD"]),
+            Route("/consent/{token}", show_consent_page, methods=["GET", "HEAD"]),
+            Route("/consent/{token}", record_consent, methods=["POST"]),
+            Route("/consent-assets/page.css", serve_stylesheet),
+            *api_routes(),
             Route("/healthz", check_health),
             Route("/readyz", check_readiness),
         ],

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from tracker.commands import COMMANDS, Output
+from tracker.consent_commands import CONSENT_COMMANDS
 from tracker.errors import TrackerError
 from tracker.settings import Settings
 
@@ -76,6 +77,29 @@ def build_parser() -> argparse.ArgumentParser:
         "account create",
     )
     create.add_argument("name")
+    settings = command(
+        "set",
+        "change an account's settings (shown on the consent page and in the RoPA)",
+        'tracker account set --account acc_... --controller-name "Example GmbH" '
+        "--dpo-contact dpo@example.org",
+        account_sub,
+        "account set",
+    )
+    settings.add_argument("--account", required=True)
+    for flag, text in (
+        ("--controller-name", "the controller's name (default: the account name)"),
+        ("--controller-address", "the controller's postal address"),
+        ("--contact-email", "where recipients reach the controller"),
+        ("--dpo-contact", "how to reach the data protection officer"),
+        ("--privacy-url", "the controller's privacy notice"),
+    ):
+        settings.add_argument(flag, help=text)
+    for flag, text in (
+        ("--consent-validity-days", "how long a grant counts (default 730)"),
+        ("--retention-days", "how long per-recipient events are kept (default 180)"),
+        ("--proof-days", "how long consent proof is kept after withdrawal (default 1095)"),
+    ):
+        settings.add_argument(flag, type=int, help=text)
 
     campaign = command("campaign", "manage campaigns", "tracker campaign create ...")
     campaign_sub = campaign.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -122,6 +146,43 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--recipient", required=True, metavar="EMAIL")
         if action != "show":
             cmd.add_argument("--note", help="why, kept in the ledger as evidence")
+    texts = command(
+        "text", "the account's consent texts", "tracker consent text set ...", consent_sub
+    )
+    text_sub = texts.add_subparsers(dest="text_action", required=True, parser_class=_Parser)
+    text_set = command(
+        "set",
+        "add a new version of the consent text in one language; --new-purpose when the "
+        "purpose changed (earlier grants then stop counting), none for a wording fix",
+        "tracker consent text set --account acc_... --lang de --file einwilligung.txt",
+        text_sub,
+        "consent text set",
+    )
+    text_show = command(
+        "show",
+        "print the current consent text as a recipient sees it",
+        "tracker consent text show --account acc_... --lang en",
+        text_sub,
+        "consent text show",
+    )
+    for cmd in (text_set, text_show):
+        cmd.add_argument("--account", required=True)
+        cmd.add_argument("--lang", required=True, choices=["de", "en"])
+    text_set.add_argument("--file", required=True, help="UTF-8 text; '## ' starts a heading")
+    text_set.add_argument("--new-purpose", action="store_true")
+    importing = command(
+        "import",
+        "import consents collected elsewhere (CSV with email,granted_at,evidence or JSON "
+        "lines with the same keys); marked as imported in every export",
+        "tracker consent import --account acc_... --file signups.csv",
+        consent_sub,
+        "consent import",
+    )
+    importing.add_argument("--account", required=True)
+    importing.add_argument("--file", required=True)
+    importing.add_argument(
+        "--format", choices=["csv", "jsonl"], help="default: by the file name's ending"
+    )
 
     report = command(
         "report", "the campaign report (k-anonymous)", "tracker report --campaign cmp_... --json"
@@ -173,6 +234,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> Output:
         return demo(settings, args)
     if args.key in ("consent grant", "consent withdraw"):
         args.action = args.key.split()[1]
+    if args.key in CONSENT_COMMANDS:
+        return CONSENT_COMMANDS[args.key](settings, args)
     return COMMANDS[args.key](settings, args)
 
 

@@ -57,6 +57,7 @@ class Settings:
     consent_cache_size: int = 200_000
     link_cache_size: int = 100_000
     writer_max_batch: int = 2_000
+    consent_min_seconds: float = 2.0
 
     @property
     def embedded(self) -> bool:
@@ -85,6 +86,7 @@ class Settings:
             consent_cache_size=_int(env, "TRACKER_CONSENT_CACHE_SIZE", 200_000, minimum=1),
             link_cache_size=_int(env, "TRACKER_LINK_CACHE_SIZE", 100_000, minimum=1),
             writer_max_batch=_int(env, "TRACKER_WRITER_MAX_BATCH", 2_000, minimum=1),
+            consent_min_seconds=_float(env, "TRACKER_CONSENT_MIN_SECONDS", 2.0),
         )
 
 
@@ -108,6 +110,19 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> in
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not 0 <= value <= 3600:
+        raise ConfigError(f"{name} must be between 0 and 3600 seconds, not {value}")
     return value
 
 
