@@ -7,6 +7,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.consent_forms import BROWSER, form_fields
 from tests.factories import grant, make_campaign, mint_for, withdraw
 from tests.servers import running_server
 from tracker.runtime import Runtime
@@ -44,3 +45,34 @@ async def test_consent_changes_reach_a_second_server_process_within_a_second(
             await http.get(b + path)  # only the notification can have cleared b's entry
             await http.get(a + path)
             assert await events() == 3
+
+
+async def test_consent_given_and_withdrawn_on_one_server_page_is_obeyed_by_another(
+    conn: asyncpg.Connection, runtime: Runtime, test_env: dict[str, str], tmp_path: Path
+) -> None:
+    scenario = await make_campaign(conn)
+    await grant(conn, runtime, scenario, "ada@example.org")
+    ada = await mint_for(conn, runtime, scenario, "ada@example.org")
+    pixel = ada.pixel.removeprefix(runtime.settings.base_url)
+    consent = ada.consent.removeprefix(runtime.settings.base_url)
+    env = {**test_env, "TRACKER_CONSENT_MIN_SECONDS": "0"}
+
+    async def events() -> int:
+        return int(await conn.fetchval("SELECT count(*) FROM events"))
+
+    with (
+        running_server(env, tmp_path / "a.log") as a,
+        running_server(env, tmp_path / "b.log") as b,
+    ):
+        async with httpx.AsyncClient(headers={"user-agent": BROWSER}) as http:
+            page = await http.get(a + consent)
+            await http.post(a + consent, data=form_fields(page))  # withdraw on a
+            await http.get(b + pixel)  # b reads "withdrawn" and caches it
+            assert await events() == 0
+
+            page = await http.get(a + consent)
+            assert form_fields(page)["action"] == "grant"
+            await http.post(a + consent, data=form_fields(page))  # grant again on a
+            await asyncio.sleep(1.0)
+            await http.get(b + pixel)
+            assert await events() == 1
