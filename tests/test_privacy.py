@@ -32,9 +32,11 @@ Tables = dict[str, list[tuple[Any, ...]]]
 
 
 async def _dump(conn: asyncpg.Connection) -> Tables:
+    # Every table, and partitioned tables through their parent (which returns all rows).
     names = await conn.fetch(
-        "SELECT table_name FROM information_schema.tables"
-        " WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+        "SELECT c.relname AS table_name FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
     )
     return {
         row["table_name"]: sorted(

@@ -318,7 +318,7 @@ async def insert_consented_events(conn: Connection, events: Sequence[EventRow]) 
         "      AND s.account_id = c.account_id"
         " WHERE s.state = 'granted' AND s.granted_at <= e.at AND s.expires_at > e.at"
         "   AND s.purpose_version = a.purpose_version"
-        " ON CONFLICT (id) DO NOTHING"
+        " ON CONFLICT (id, at) DO NOTHING"
         " RETURNING recipient_id",
         [e.id for e in events],
         [e.campaign_id for e in events],
