@@ -8,6 +8,7 @@ from typing import NoReturn
 
 from tracker.commands import COMMANDS, Output
 from tracker.consent_commands import CONSENT_COMMANDS
+from tracker.dpo_commands import DPO_COMMANDS
 from tracker.errors import TrackerError
 from tracker.settings import Settings
 
@@ -191,15 +192,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     dpo = command("dpo", "the DPO's tools", "tracker dpo access ...")
     dpo_sub = dpo.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    access = command(
-        "access",
-        "everything held about one recipient (Art. 15)",
-        "tracker dpo access --account acc_... --recipient ada@example.org",
-        dpo_sub,
-        "dpo access",
+
+    def dpo_command(name: str, text: str, example: str, account: bool = True) -> _Parser:
+        cmd = command(name, text, example, dpo_sub, f"dpo {name}")
+        if account:
+            cmd.add_argument("--account", required=True)
+        return cmd
+
+    export = dpo_command(
+        "export-consents",
+        "the account's consent ledger with proof, streamed to stdout (progress on stderr)",
+        "tracker dpo export-consents --account acc_... --format csv > consents.csv",
     )
-    access.add_argument("--account", required=True)
-    access.add_argument("--recipient", required=True, metavar="EMAIL")
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    for name, text in (
+        ("access", "everything held about one recipient (Art. 15), as a letter or --json"),
+        ("erase", "erase one recipient (Art. 17): events deleted, key destroyed"),
+    ):
+        cmd = dpo_command(
+            name, text, f"tracker dpo {name} --account acc_... --recipient ada@example.org"
+        )
+        cmd.add_argument("--recipient", required=True, metavar="EMAIL")
+    ropa = dpo_command(
+        "ropa",
+        "the record of processing activities (Art. 30) from the account's settings",
+        "tracker dpo ropa --account acc_... --format md > ropa.md",
+    )
+    ropa.add_argument("--format", choices=["md", "json"], default="md")
+    dpo_command(
+        "purge",
+        "apply retention now (the server also runs it daily)",
+        "tracker dpo purge",
+        account=False,
+    )
+    dpo_command(
+        "verify-ledger",
+        "recompute the ledger's hash chain; exits 1 naming the first bad row",
+        "tracker dpo verify-ledger --account acc_...",
+    )
+    audit = dpo_command(
+        "audit",
+        "every export, access, erasure, purge and dpo API use, newest first",
+        "tracker dpo audit --account acc_...",
+    )
+    audit.add_argument("--limit", type=int, default=1000)
 
     keys = command("keys", "URL signing keys", "tracker keys rotate")
     keys_sub = keys.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -234,14 +271,17 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> Output:
         return demo(settings, args)
     if args.key in ("consent grant", "consent withdraw"):
         args.action = args.key.split()[1]
+    if args.key in DPO_COMMANDS:
+        return DPO_COMMANDS[args.key](settings, args)
     if args.key in CONSENT_COMMANDS:
         return CONSENT_COMMANDS[args.key](settings, args)
     return COMMANDS[args.key](settings, args)
 
 
 def _emit(output: Output, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(output.data, ensure_ascii=False))
+    if as_json or output.text is None:
+        if output.data is not None:
+            print(json.dumps(output.data, ensure_ascii=False))
     else:
         print(output.text)
 

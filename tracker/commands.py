@@ -2,7 +2,6 @@
 
 import asyncio
 import getpass
-import json
 import os
 from argparse import Namespace
 from collections.abc import Awaitable, Callable
@@ -14,11 +13,9 @@ from typing import Any
 import asyncpg
 
 from aggregates.report import build_report, render_text
-from consent import db as consent_db
 from consent import ledger
 from tracker import accounts, campaigns, db, keyfiles
 from tracker.database import Connection, connection, database_url
-from tracker.errors import NotFound
 from tracker.ids import format_id, parse_id
 from tracker.migrations import apply_migrations, default_sql_dir
 from tracker.minting import mint
@@ -30,8 +27,8 @@ __all__ = ["COMMANDS", "Output"]
 
 @dataclass(frozen=True)
 class Output:
-    data: Any
-    text: str
+    data: Any  # printed as JSON with --json; None: nothing to print
+    text: str | None  # printed otherwise; None: print the data as JSON
 
 
 Command = Callable[[Settings, Namespace], Output]
@@ -183,42 +180,6 @@ async def report(conn: Connection, runtime: Runtime, args: Namespace) -> Output:
     return Output(data, render_text(data))
 
 
-async def dpo_access(conn: Connection, runtime: Runtime, args: Namespace) -> Output:
-    _, recipient_id = await _recipient_in_account(conn, runtime, args, create=False)
-    if recipient_id is None:
-        raise NotFound(f"account {args.account} holds nothing about {args.recipient}")
-    rows = await consent_db.fetch_ledger_of_recipient(conn, recipient_id)
-    events = await db.fetch_recipient_events(conn, recipient_id)
-    data = {
-        "recipient": args.recipient,
-        "consent": [
-            {
-                "id": r.id,
-                "action": r.action,
-                "text_version": r.text_version,
-                "text_sha256": r.text_sha256.hex() if r.text_sha256 else None,
-                "at": _iso(r.at),
-                "method": r.method,
-                "evidence": r.evidence,
-            }
-            for r in rows
-        ],
-        "events": [
-            {
-                "campaign": format_id("cmp", e.campaign_id),
-                "kind": "open" if e.link_no == 0 else "click",
-                "link": e.url,
-                "at": _iso(e.at),
-                "verdict": e.verdict,
-                "reasons": e.reasons,
-            }
-            for e in events
-        ],
-    }
-    text = json.dumps(data, indent=2, ensure_ascii=False)
-    return Output(data, text)
-
-
 def rotate_keys(settings: Settings, args: Namespace) -> Output:
     path = keyfiles.rotate_signing_key(settings)
     count = len(keyfiles.read_signing_keys(path))
@@ -273,7 +234,6 @@ COMMANDS: dict[str, Command] = {
     "consent withdraw": with_database(consent_change),
     "consent show": with_database(consent_show),
     "report": with_database(report),
-    "dpo access": with_database(dpo_access),
     "keys rotate": rotate_keys,
     "serve": serve,
 }

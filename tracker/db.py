@@ -16,15 +16,25 @@ from tracker.database import Connection
 __all__ = [
     "Account",
     "Campaign",
+    "EventPartition",
     "EventRow",
     "Link",
     "Recipient",
     "RecipientEvent",
     "advance_purpose",
+    "delete_events_past_retention",
+    "delete_recipient_events",
+    "delete_recorded_groups_before",
+    "delete_unreferenced_recipients",
+    "drop_event_partition",
+    "ensure_event_partitions",
     "fetch_account",
     "fetch_campaign",
+    "fetch_event_partitions",
     "fetch_links",
     "fetch_links_of_campaigns",
+    "fetch_longest_retention_days",
+    "fetch_proof_periods",
     "fetch_recent_campaign_ids",
     "fetch_recipient",
     "fetch_recipient_by_index",
@@ -36,6 +46,7 @@ __all__ = [
     "insert_consented_events",
     "insert_links",
     "insert_recipient",
+    "shred_recipient",
     "update_account_settings",
 ]
 
@@ -349,3 +360,88 @@ async def fetch_recipient_events(conn: Connection, recipient_id: int) -> list[Re
         )
         for row in rows
     ]
+
+
+async def delete_recipient_events(conn: Connection, recipient_id: int) -> int:
+    status = await conn.execute("DELETE FROM events WHERE recipient_id = $1", recipient_id)
+    return int(status.split()[-1])
+
+
+async def shred_recipient(conn: Connection, recipient_id: int) -> None:
+    """Destroy the data key and the address; the opaque id stays for the ledger."""
+    await conn.execute("DELETE FROM recipient_keys WHERE recipient_id = $1", recipient_id)
+    await conn.execute(
+        "UPDATE recipients SET email_index = NULL, email_ciphertext = NULL WHERE id = $1",
+        recipient_id,
+    )
+
+
+async def delete_unreferenced_recipients(conn: Connection, recipient_ids: Sequence[int]) -> int:
+    """Remove recipients that no ledger row or event refers to any more."""
+    status = await conn.execute(
+        "DELETE FROM recipients r WHERE r.id = ANY($1::bigint[])"
+        " AND NOT EXISTS (SELECT 1 FROM consent_ledger l WHERE l.recipient_id = r.id)"
+        " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.recipient_id = r.id)",
+        list(recipient_ids),
+    )
+    return int(status.split()[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class EventPartition:
+    name: str
+    starts: datetime
+    ends: datetime
+
+
+async def ensure_event_partitions(conn: Connection, now: datetime, months_ahead: int) -> None:
+    await conn.execute(
+        "SELECT ensure_events_partition(month::date) FROM generate_series("
+        " date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC'),"
+        " date_trunc('month', $1::timestamptz AT TIME ZONE 'UTC') + make_interval(months => $2),"
+        " interval '1 month') AS month",
+        now,
+        months_ahead,
+    )
+
+
+async def fetch_event_partitions(conn: Connection) -> list[EventPartition]:
+    rows = await conn.fetch(
+        "SELECT name, bounds[1]::timestamptz AS starts, bounds[2]::timestamptz AS ends FROM ("
+        "  SELECT c.relname AS name, regexp_match(pg_get_expr(c.relpartbound, c.oid),"
+        "         'FROM \\(''([^'']+)''\\) TO \\(''([^'']+)''\\)') AS bounds"
+        "  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        "  WHERE i.inhparent = 'events'::regclass) AS p"
+        " WHERE bounds IS NOT NULL ORDER BY starts"
+    )
+    return [EventPartition(row["name"], row["starts"], row["ends"]) for row in rows]
+
+
+async def drop_event_partition(conn: Connection, partition: EventPartition) -> None:
+    # The name comes from pg_class, never from input.
+    await conn.execute(f'DROP TABLE "{partition.name}"')
+
+
+async def delete_events_past_retention(conn: Connection, now: datetime) -> int:
+    status = await conn.execute(
+        "DELETE FROM events e USING campaigns c, accounts a"
+        " WHERE c.id = e.campaign_id AND a.id = c.account_id"
+        "   AND e.at < $1::timestamptz - make_interval(days => a.retention_days)",
+        now,
+    )
+    return int(status.split()[-1])
+
+
+async def fetch_longest_retention_days(conn: Connection) -> int:
+    value = await conn.fetchval("SELECT max(retention_days) FROM accounts")
+    return int(value) if value is not None else 180
+
+
+async def delete_recorded_groups_before(conn: Connection, before: datetime) -> None:
+    await conn.execute("DELETE FROM recorded_groups WHERE committed_hour < $1", before)
+
+
+async def fetch_proof_periods(conn: Connection) -> list[tuple[int, int]]:
+    """(account id, proof period in days) of every account."""
+    rows = await conn.fetch("SELECT id, proof_days FROM accounts ORDER BY id")
+    return [(row["id"], row["proof_days"]) for row in rows]

@@ -13,6 +13,10 @@ class RecipientDirectory:
         self._vault = vault
         self._index_key = index_key
 
+    @property
+    def vault(self) -> EmailVault:
+        return self._vault
+
     async def find(self, conn: Connection, account_id: int, email: str) -> int | None:
         index = blind_index(self._index_key, account_id, email)
         recipient = await db.fetch_recipient_by_index(conn, account_id, index)
