@@ -8,14 +8,15 @@ the time, the method (page, operator, import, system) and the evidence.
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from consent import db
 from tracker.crypto import EmailVault, UnreadableEmail
 from tracker.database import Connection
 
-__all__ = ["CSV_FIELDS", "export_ledger", "ledger_rows"]
+__all__ = ["CSV_FIELDS", "ExportProgress", "export_chunks", "ledger_rows"]
 
 CSV_FIELDS = (
     "seq",
@@ -68,33 +69,27 @@ def _email(vault: EmailVault, row: db.ExportRow, cache: dict[int, str]) -> str:
     return cache[row.recipient_id]
 
 
-async def export_ledger(
-    conn: Connection,
-    vault: EmailVault,
-    account_id: int,
-    fmt: str,
-    write: Callable[[str], None],
-    progress: Callable[[int], None] | None = None,
-) -> int:
-    """Write the export piece by piece; returns the number of rows."""
-    count = 0
+@dataclass
+class ExportProgress:
+    rows: int = 0
+
+
+async def export_chunks(
+    conn: Connection, vault: EmailVault, account_id: int, fmt: str, progress: ExportProgress
+) -> AsyncIterator[str]:
+    """The export piece by piece, from one consistent snapshot; counts rows in ``progress``."""
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
-        if fmt == "json":
-            write("[")
-        else:
-            write(_csv_line(CSV_FIELDS))
+        yield "[" if fmt == "json" else _csv_line(CSV_FIELDS)
         async for row in ledger_rows(conn, vault, account_id):
             if fmt == "json":
-                write(("\n" if count == 0 else ",\n") + json.dumps(row, ensure_ascii=False))
+                separator = "\n" if progress.rows == 0 else ",\n"
+                yield separator + json.dumps(row, ensure_ascii=False)
             else:
                 row["evidence"] = json.dumps(row["evidence"], ensure_ascii=False, sort_keys=True)
-                write(_csv_line(tuple("" if row[f] is None else row[f] for f in CSV_FIELDS)))
-            count += 1
-            if progress is not None and count % 10_000 == 0:
-                progress(count)
+                yield _csv_line(tuple("" if row[f] is None else row[f] for f in CSV_FIELDS))
+            progress.rows += 1
         if fmt == "json":
-            write("\n]\n")
-    return count
+            yield "\n]\n"
 
 
 def _csv_line(values: tuple[Any, ...]) -> str:

@@ -207,8 +207,8 @@ class ConsentPage:
         if token.kind is not Kind.CONSENT:
             return None
         recipient = await db.fetch_recipient(conn, token.subject)
-        if recipient is None:
-            return None
+        if recipient is None or recipient.email_ciphertext is None:
+            return None  # unknown, or erased: nothing left to consent about
         account = await db.fetch_account(conn, recipient.account_id)
         if account is None:
             return None

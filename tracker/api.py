@@ -5,6 +5,7 @@ the expected JSON 422 with the field at fault.
 """
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -12,11 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from consent import audit
 from consent.importing import import_consents, row_from_mapping
 from tracker import accounts
+from tracker.accounts import hash_token
 from tracker.errors import InvalidInput
 
-__all__ = ["ApiError", "api_routes", "authenticate", "read_json"]
+__all__ = ["ApiError", "Caller", "api_routes", "authenticate", "read_json"]
 
 _MAX_BODY = 5 * 1024 * 1024
 
@@ -35,8 +38,15 @@ class ApiError(Exception):
         return JSONResponse(body, status_code=self.status, headers=headers)
 
 
-async def authenticate(request: Request, *scopes: str) -> int:
-    """The account id of a valid bearer token with one of ``scopes``."""
+@dataclass(frozen=True)
+class Caller:
+    account_id: int
+    scope: str
+    actor: str  # for the audit log: "api:" and the start of the token's hash
+
+
+async def authenticate(request: Request, *scopes: str) -> Caller:
+    """The caller of a valid bearer token with one of ``scopes``; dpo use is audited."""
     header = request.headers.get("authorization", "")
     kind, _, token = header.partition(" ")
     if kind.lower() != "bearer" or not token.strip():
@@ -49,7 +59,17 @@ async def authenticate(request: Request, *scopes: str) -> int:
     account_id, scope = found
     if scope not in scopes:
         raise ApiError(403, f"this needs a token of scope {' or '.join(scopes)}, not {scope}")
-    return account_id
+    caller = Caller(account_id, scope, f"api:{hash_token(token.strip()).hex()[:12]}")
+    if scope == "dpo":
+        async with pool.acquire() as conn:
+            await audit.record(
+                conn,
+                account_id,
+                caller.actor,
+                "api",
+                request=f"{request.method} {request.url.path}",
+            )
+    return caller
 
 
 async def read_json(request: Request) -> Any:
@@ -66,7 +86,7 @@ async def read_json(request: Request) -> Any:
 
 async def import_consents_endpoint(request: Request) -> Response:
     try:
-        account_id = await authenticate(request, "mailer", "dpo")
+        caller = await authenticate(request, "mailer", "dpo")
         payload = await read_json(request)
         items = payload.get("consents") if isinstance(payload, dict) else None
         if not isinstance(items, list) or not items:
@@ -77,7 +97,7 @@ async def import_consents_endpoint(request: Request) -> Response:
             raise ApiError(422, str(exc), field=str(exc).split(":")[0]) from None
         pool: asyncpg.Pool = request.app.state.pool
         async with pool.acquire() as conn:
-            account = await accounts.get_account(conn, account_id)
+            account = await accounts.get_account(conn, caller.account_id)
             result = await import_consents(conn, request.app.state.directory, account, rows)
     except ApiError as exc:
         return exc.response()
@@ -85,4 +105,9 @@ async def import_consents_endpoint(request: Request) -> Response:
 
 
 def api_routes() -> list[Route]:
-    return [Route("/api/v1/consents/import", import_consents_endpoint, methods=["POST"])]
+    from tracker.dpo_api import dpo_routes
+
+    return [
+        Route("/api/v1/consents/import", import_consents_endpoint, methods=["POST"]),
+        *dpo_routes(),
+    ]

@@ -20,7 +20,7 @@ from tracker.classify import Classifier
 from tracker.database import create_pool
 from tracker.health import check_health, check_readiness
 from tracker.linkcache import LinkCache
-from tracker.maintenance import run_maintenance
+from tracker.maintenance import Maintenance
 from tracker.migrations import default_sql_dir
 from tracker.pixel import make_gif, serve_pixel
 from tracker.recorder import Recorder
@@ -48,7 +48,7 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
         listener = asyncio.get_running_loop().create_task(cache.listen(dsn, listening))
         recorder = Recorder(pool, cache, runtime.hasher, max_batch=settings.writer_max_batch)
         recorder.start()
-        maintenance = asyncio.get_running_loop().create_task(run_maintenance(pool))
+        maintenance = asyncio.get_running_loop().create_task(Maintenance(pool).run_forever())
         links = LinkCache(pool, settings.link_cache_size)
         await links.preload(_PRELOAD_CAMPAIGNS)
         with contextlib.suppress(TimeoutError):

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from consent import audit
 from consent.chain import verify_ledger
-from consent.export import export_ledger
+from consent.export import ExportProgress, export_chunks
 from consent.retention import purge
 from consent.ropa import build_ropa, render_ropa
 from consent.subject import access, erase, render_access_letter
@@ -34,22 +34,25 @@ async def _account(conn: Connection, args: Namespace) -> Account:
 async def export_consents(conn: Connection, runtime: Runtime, args: Namespace) -> Output:
     account = await _account(conn, args)
     target = _open_output(args.output)
+    progress = ExportProgress()
     try:
-        count = await export_ledger(
-            conn,
-            runtime.directory.vault,
-            account.id,
-            args.format,
-            lambda text: _write(target, text),
-            progress=lambda n: print(f"exported {n} rows ...", file=sys.stderr, flush=True),
-        )
+        chunks = export_chunks(conn, runtime.directory.vault, account.id, args.format, progress)
+        async for chunk in chunks:
+            target.write(chunk)
+            if progress.rows and progress.rows % 10_000 == 0 and chunk:
+                print(f"exported {progress.rows} rows ...", file=sys.stderr, flush=True)
     finally:
         if target is not sys.stdout:
             target.close()
     await audit.record(
-        conn, account.id, audit.cli_actor(), "export-consents", format=args.format, rows=count
+        conn,
+        account.id,
+        audit.cli_actor(),
+        "export-consents",
+        format=args.format,
+        rows=progress.rows,
     )
-    print(f"exported {count} ledger rows", file=sys.stderr)
+    print(f"exported {progress.rows} ledger rows", file=sys.stderr)
     return Output(None, None)
 
 
@@ -124,10 +127,6 @@ async def audit_log(conn: Connection, runtime: Runtime, args: Namespace) -> Outp
         or "nothing logged yet"
     )
     return Output(data, text)
-
-
-def _write(target: TextIO, text: str) -> None:
-    target.write(text)
 
 
 def _open_output(path: str | None) -> TextIO:
