@@ -9,6 +9,8 @@ import asyncio
 import base64
 import inspect
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -46,15 +48,19 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def admin_dsn() -> Iterator[str]:
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
-    server = start_embedded(tmp_path_factory.mktemp("postgres") / "data")
+    # Not under pytest's temp tree: the embedded server runs as its own system user when
+    # we are root, and any pytest session that starts resets that tree to mode 0700.
+    folder = Path(tempfile.mkdtemp(prefix="tracker-test-postgres-"))
+    server = start_embedded(folder / "data")
     try:
         yield str(server.get_uri(database="postgres"))
     finally:
         server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
