@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import struct
 import time
 from dataclasses import dataclass
@@ -85,6 +86,10 @@ class UrlSigner:
             return self._verify(text)
 
     def _verify(self, text: str) -> UrlToken:
+        # Only the one canonical spelling: base64 tolerates padding and ignores the spare
+        # low bits of the signature's last character, and an altered token must not pass.
+        if not _CANONICAL.fullmatch(text) or not _canonical_signature(text[-22:]):
+            raise BadToken(text[:8])
         try:
             raw = self._signer.unsign(text.encode("ascii"))
             payload = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
@@ -114,6 +119,14 @@ def _signer(keys: tuple[bytes, ...]) -> Signer:
     return Signer(
         list(keys), salt=_SALT, key_derivation="hmac", algorithm=_TruncatedHMAC(), **options
     )
+
+
+_CANONICAL = re.compile(r"[A-Za-z0-9_-]{31}\.[A-Za-z0-9_-]{22}")
+
+
+def _canonical_signature(signature: str) -> bool:
+    raw = base64.urlsafe_b64decode(signature + "==")
+    return _b64encode(raw).decode() == signature
 
 
 def _b64encode(payload: bytes) -> bytes:
