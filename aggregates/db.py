@@ -15,7 +15,9 @@ __all__ = [
     "RegisterKey",
     "fetch_consenting_uniques",
     "fetch_counter_totals",
+    "fetch_hourly",
     "fetch_sketches",
+    "subtract_counters",
     "upsert_counters",
     "upsert_registers",
 ]
@@ -108,3 +110,36 @@ async def fetch_consenting_uniques(
         campaign_id,
     )
     return {(row["link_no"], row["verdict"]): row["recipients"] for row in rows}
+
+
+async def fetch_hourly(conn: Connection, campaign_id: int) -> dict[tuple[datetime, str, str], int]:
+    """(hour, 'opens' or 'clicks', verdict) -> events; the honeypot link is not a click."""
+    rows = await conn.fetch(
+        "SELECT c.hour, CASE WHEN c.link_no = 0 THEN 'opens' ELSE 'clicks' END AS kind,"
+        "       c.verdict, sum(c.events)::bigint AS events"
+        " FROM counters c LEFT JOIN links l"
+        "   ON l.campaign_id = c.campaign_id AND l.link_no = c.link_no"
+        " WHERE c.campaign_id = $1 AND NOT coalesce(l.honeypot, false)"
+        " GROUP BY 1, 2, 3",
+        campaign_id,
+    )
+    return {(row["hour"], row["kind"], row["verdict"]): row["events"] for row in rows}
+
+
+async def subtract_counters(conn: Connection, decrements: Mapping[CounterKey, int]) -> None:
+    """Take counts away (a correction); never below zero, never creating a row."""
+    keys = sorted(decrements)
+    if not keys:
+        return
+    await conn.execute(
+        "UPDATE counters c SET events = greatest(c.events - d.n, 0)"
+        " FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::text[], $5::bigint[])"
+        "      AS d(campaign_id, link_no, hour, verdict, n)"
+        " WHERE c.campaign_id = d.campaign_id AND c.link_no = d.link_no"
+        "   AND c.hour = d.hour AND c.verdict = d.verdict",
+        [k.campaign_id for k in keys],
+        [k.link_no for k in keys],
+        [k.hour for k in keys],
+        [k.verdict for k in keys],
+        [decrements[k] for k in keys],
+    )

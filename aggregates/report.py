@@ -58,6 +58,7 @@ async def build_report(
             },
         }
 
+    hourly = await db.fetch_hourly(conn, campaign_id)
     return {
         "campaign": campaign_label,
         "audience": audience,
@@ -69,7 +70,23 @@ async def build_report(
             {"url": url, "link": link_no, "clicks": figures(link_no, hide_anonymous=small_audience)}
             for link_no, url in links
         ],
+        "hourly": [] if small_audience else _hourly(hourly, k),
     }
+
+
+def _hourly(counts: Mapping[tuple[Any, str, str], int], k: int) -> list[dict[str, Any]]:
+    """One entry per hour with events: opens and clicks, each split and k-suppressed."""
+    hours = sorted({hour for hour, _, _ in counts})
+    return [
+        {
+            "hour": hour.isoformat(),
+            **{
+                kind: _split({v: counts.get((hour, kind, v), 0) for v in VERDICTS}, k)
+                for kind in ("opens", "clicks")
+            },
+        }
+        for hour in hours
+    ]
 
 
 def _split(

@@ -53,7 +53,10 @@ _TEMPLATES = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
-_STYLESHEET = (Path(__file__).parent / "static" / "page.css").read_bytes()
+_STYLESHEETS = {
+    name: (Path(__file__).parent / "static" / name).read_bytes()
+    for name in ("page.css", "report.css")
+}
 
 
 @dataclass
@@ -283,8 +286,11 @@ async def record_consent(request: Request) -> Response:
 
 
 async def serve_stylesheet(request: Request) -> Response:
+    stylesheet = _STYLESHEETS.get(request.path_params["name"])
+    if stylesheet is None:
+        return Response(status_code=404)
     return Response(
-        _STYLESHEET,
+        stylesheet,
         media_type="text/css",
         headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
     )

@@ -32,6 +32,10 @@ TEST_ENV = {
     "TRACKER_KEK": base64.b64encode(b"k" * 32).decode(),
     "TRACKER_BLIND_INDEX_KEY": base64.b64encode(b"b" * 32).decode(),
     "TRACKER_BASE_URL": "http://tracker.test",
+    # Scenario tests click right after minting; tests of the too_fast rule set it themselves.
+    "TRACKER_TOO_FAST_SECONDS": "0",
+    # The test client is a trusted proxy, so tests can give people addresses of their own.
+    "TRACKER_TRUSTED_PROXIES": "203.0.113.0/24",
 }
 CLIENT_ADDRESS = ("203.0.113.7", 40111)
 

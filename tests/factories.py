@@ -67,3 +67,12 @@ async def mint_for(
 def path_of(url: str) -> str:
     """The path of a minted URL, to request it from the test client."""
     return urlsplit(url).path
+
+
+def person(number: int) -> dict[str, str]:
+    """Request headers of one person: a browser, on a network of their own."""
+    return {
+        "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        "x-forwarded-for": f"198.{51 + number // 250}.{number % 250}.10",
+    }

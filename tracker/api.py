@@ -106,8 +106,12 @@ async def import_consents_endpoint(request: Request) -> Response:
 
 def api_routes() -> list[Route]:
     from tracker.dpo_api import dpo_routes
+    from tracker.mailer_api import mailer_routes
+    from tracker.openapi import serve_openapi
 
     return [
+        Route("/api/v1/openapi.json", serve_openapi, methods=["GET"]),
         Route("/api/v1/consents/import", import_consents_endpoint, methods=["POST"]),
+        *mailer_routes(),
         *dpo_routes(),
     ]

@@ -20,11 +20,13 @@ from tracker.classify import Classifier
 from tracker.database import create_pool
 from tracker.health import check_health, check_readiness
 from tracker.linkcache import LinkCache
+from tracker.mailing import HONEYPOT_PATH
 from tracker.maintenance import Maintenance
 from tracker.migrations import default_sql_dir
 from tracker.pixel import make_gif, serve_pixel
 from tracker.recorder import Recorder
-from tracker.redirect import follow_link, not_found_page
+from tracker.redirect import follow_link, not_found_page, serve_nothing_here
+from tracker.reportpage import show_report_page
 from tracker.runtime import Runtime
 from tracker.settings import Settings
 from tracker.tracking import Tracking
@@ -46,7 +48,14 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
         cache = ConsentCache(settings.consent_cache_size)
         listening = asyncio.Event()
         listener = asyncio.get_running_loop().create_task(cache.listen(dsn, listening))
-        recorder = Recorder(pool, cache, runtime.hasher, max_batch=settings.writer_max_batch)
+        classifier = Classifier.from_settings(settings)
+        recorder = Recorder(
+            pool,
+            cache,
+            runtime.hasher,
+            max_batch=settings.writer_max_batch,
+            take_remarks=classifier.take_remarks,
+        )
         recorder.start()
         maintenance = asyncio.get_running_loop().create_task(Maintenance(pool).run_forever())
         links = LinkCache(pool, settings.link_cache_size)
@@ -54,10 +63,10 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(listening.wait(), 5)
         app.state.pool = pool
+        app.state.runtime = runtime
         app.state.directory = runtime.directory
         app.state.links = links
         app.state.sql_dir = sql_dir or default_sql_dir()
-        classifier = Classifier()
         app.state.tracking = Tracking(
             runtime.signer, classifier, cache, recorder, settings.trusted_proxies
         )
@@ -86,7 +95,9 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
             Route("/c/{token}", follow_link, methods=["GET", "HEAD"]),
             Route("/consent/{token}", show_consent_page, methods=["GET", "HEAD"]),
             Route("/consent/{token}", record_consent, methods=["POST"]),
-            Route("/consent-assets/page.css", serve_stylesheet),
+            Route("/consent-assets/{name}", serve_stylesheet),
+            Route("/reports/{token}", show_report_page),
+            Route(HONEYPOT_PATH, serve_nothing_here, methods=["GET", "HEAD"]),
             *api_routes(),
             Route("/healthz", check_health),
             Route("/readyz", check_readiness),

@@ -5,12 +5,15 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from tracker.commands import COMMANDS, Output
 from tracker.consent_commands import CONSENT_COMMANDS
 from tracker.dpo_commands import DPO_COMMANDS
 from tracker.errors import TrackerError
+from tracker.ipranges import SOURCES
+from tracker.mail_commands import MAIL_COMMANDS
 from tracker.settings import Settings
 
 __all__ = ["build_parser", "main"]
@@ -25,6 +28,23 @@ examples:
 Without DATABASE_URL every command uses the embedded PostgreSQL in .tracker-data/
 (TRACKER_DATA_DIR). See README.md for the environment variables.
 """
+
+
+CLASSIFY_HELP = """\
+Read JSON lines of requests on stdin, write one verdict line per request, in order.
+
+in:  {"ua": str|null, "ip": str, "method": "GET"|"HEAD", "kind": "open"|"click",
+      "seconds_since_send": float|null, "headers": {name: value}}
+out: {"verdict": "human"|"machine"|"proxy", "reasons": [code, ...]}
+e.g. {"ua": "curl/8.5", "ip": "192.0.2.1", "method": "GET", "kind": "click",
+      "seconds_since_send": 30, "headers": {}}  ->  {"verdict": "machine", ...}
+
+Lines are judged one by one, unless they carry "campaign", "recipient" and "at" (seconds):
+then the burst, multi-link and honeypot rules see the lines before them. Give "link" (its
+number or URL) to tell links apart (without it every click counts as another link) and
+"honeypot": true for the invisible honeypot link. Blank lines are skipped. A malformed line
+stops the run: the verdicts before it are written, the error names the line, and the exit
+status is 1. The output is JSON lines with or without --json. No database is needed."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -190,6 +210,27 @@ def build_parser() -> argparse.ArgumentParser:
         "report", "the campaign report (k-anonymous)", "tracker report --campaign cmp_... --json"
     )
     report.add_argument("--campaign", required=True)
+    report.add_argument(
+        "--link",
+        action="store_true",
+        help="print a link to the report page instead (valid for an hour)",
+    )
+    rewrite = command(
+        "rewrite",
+        "rewrite a mail's HTML for one recipient: tracked links, pixel, honeypot, consent "
+        "footer (or a batch: --recipients FILE --out-dir DIR, one file each)",
+        "tracker rewrite --campaign cmp_... --recipient ada@example.org < mail.html > out.html",
+    )
+    rewrite.add_argument("--campaign", required=True)
+    rewrite.add_argument("--recipient", metavar="EMAIL")
+    rewrite.add_argument(
+        "--recipients", metavar="FILE", help="CSV (column 'email') or JSON list of recipients"
+    )
+    rewrite.add_argument("--out-dir", metavar="DIR")
+    rewrite.add_argument("--input", metavar="FILE", help="the mail's HTML (default: stdin)")
+    rewrite.add_argument(
+        "--lang", choices=["de", "en"], default="en", help="language of the consent footer"
+    )
 
     dpo = command("dpo", "the DPO's tools", "tracker dpo access ...")
     dpo_sub = dpo.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -239,6 +280,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--limit", type=int, default=1000)
 
+    classify = command(
+        "classify",
+        "read JSON lines of requests on stdin, write one verdict line per request",
+        "tracker classify < requests.jsonl > verdicts.jsonl",
+    )
+    classify.description = CLASSIFY_HELP
+    ranges = command("ranges", "address ranges of the classification", "tracker ranges update ...")
+    ranges_sub = ranges.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    update = command(
+        "update",
+        "replace one source's address ranges from a downloaded file (offline, checked first)",
+        "tracker ranges update --source apple --file egress-ip-ranges.csv",
+        ranges_sub,
+        "ranges update",
+    )
+    update.add_argument("--source", required=True, choices=sorted(SOURCES))
+    update.add_argument(
+        "--file",
+        required=True,
+        type=Path,
+        help="apple: Apple's egress-ip-ranges.csv; the others: one network (CIDR) a line",
+    )
+
     keys = command("keys", "URL signing keys", "tracker keys rotate")
     keys_sub = keys.add_subparsers(dest="action", required=True, parser_class=_Parser)
     command(
@@ -275,6 +339,10 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> Output:
         return demo(settings, args)
     if args.key in ("consent grant", "consent withdraw"):
         args.action = args.key.split()[1]
+    if args.key == "report" and args.link:
+        return MAIL_COMMANDS["report link"](settings, args)
+    if args.key in MAIL_COMMANDS:
+        return MAIL_COMMANDS[args.key](settings, args)
     if args.key in DPO_COMMANDS:
         return DPO_COMMANDS[args.key](settings, args)
     if args.key in CONSENT_COMMANDS:

@@ -3,6 +3,7 @@
 import asyncio
 import getpass
 import os
+import sys
 from argparse import Namespace
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,10 +16,13 @@ import asyncpg
 from aggregates.report import build_report, render_text
 from consent import ledger
 from tracker import accounts, campaigns, db, keyfiles
+from tracker.classify import Classifier
 from tracker.database import Connection, connection, database_url
 from tracker.ids import format_id, parse_id
+from tracker.ipranges import update_ranges
 from tracker.migrations import apply_migrations, default_sql_dir
 from tracker.minting import mint
+from tracker.requestlines import classify_lines
 from tracker.runtime import Runtime
 from tracker.settings import Settings
 
@@ -98,7 +102,7 @@ async def mint_urls(conn: Connection, runtime: Runtime, args: Namespace) -> Outp
             runtime,
             campaign=campaign,
             email=args.recipient,
-            link_urls=args.link or [],
+            link_urls=args.link or None,
             now=datetime.now(UTC),
         )
     text = "\n".join(
@@ -180,6 +184,29 @@ async def report(conn: Connection, runtime: Runtime, args: Namespace) -> Output:
     return Output(data, render_text(data))
 
 
+def classify_requests(settings: Settings, args: Namespace) -> Output:
+    """Stream verdict lines as the request lines come in; nothing to print at the end."""
+    classify_lines(Classifier.from_settings(settings), sys.stdin.buffer, sys.stdout)
+    return Output(None, None)
+
+
+def replace_ranges(settings: Settings, args: Namespace) -> Output:
+    new = update_ranges(settings.data_dir, args.source, args.file)
+    data = {
+        "source": new.source,
+        "file": str(new.path),
+        "networks": new.networks,
+        "ipv4": new.ipv4,
+        "ipv6": new.ipv6,
+    }
+    text = (
+        f"the {new.source} ranges are now the {new.networks} networks given, merged into "
+        f"{new.ipv4} IPv4 and {new.ipv6} IPv6 ranges in {new.path}; a running server uses "
+        "them within a second"
+    )
+    return Output(data, text)
+
+
 def rotate_keys(settings: Settings, args: Namespace) -> Output:
     path = keyfiles.rotate_signing_key(settings)
     count = len(keyfiles.read_signing_keys(path))
@@ -235,5 +262,7 @@ COMMANDS: dict[str, Command] = {
     "consent show": with_database(consent_show),
     "report": with_database(report),
     "keys rotate": rotate_keys,
+    "classify": classify_requests,
+    "ranges update": replace_ranges,
     "serve": serve,
 }

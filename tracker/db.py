@@ -5,7 +5,7 @@ The caller owns the transaction.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,8 +28,10 @@ __all__ = [
     "delete_unreferenced_recipients",
     "drop_event_partition",
     "ensure_event_partitions",
+    "ensure_honeypot_link",
     "fetch_account",
     "fetch_campaign",
+    "fetch_campaigns_page",
     "fetch_event_partitions",
     "fetch_links",
     "fetch_links_of_campaigns",
@@ -46,6 +48,8 @@ __all__ = [
     "insert_consented_events",
     "insert_links",
     "insert_recipient",
+    "insert_recorded_group",
+    "mark_events_machine",
     "shred_recipient",
     "update_account_settings",
 ]
@@ -101,6 +105,7 @@ class Link:
     campaign_id: int
     link_no: int
     url: str
+    honeypot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,20 +244,48 @@ async def insert_links(conn: Connection, campaign_id: int, urls: Sequence[str]) 
     return {row["url"]: row["link_no"] for row in rows}
 
 
-async def fetch_links(conn: Connection, campaign_id: int) -> list[Link]:
+async def fetch_links(
+    conn: Connection, campaign_id: int, *, include_honeypot: bool = False
+) -> list[Link]:
+    """A campaign's links in number order; the honeypot only when asked for."""
     rows = await conn.fetch(
-        "SELECT campaign_id, link_no, url FROM links WHERE campaign_id = $1 ORDER BY link_no",
+        "SELECT campaign_id, link_no, url, honeypot FROM links"
+        " WHERE campaign_id = $1 AND (NOT honeypot OR $2) ORDER BY link_no",
         campaign_id,
+        include_honeypot,
     )
-    return [Link(row["campaign_id"], row["link_no"], row["url"]) for row in rows]
+    return [Link(**dict(row)) for row in rows]
+
+
+async def ensure_honeypot_link(conn: Connection, campaign_id: int, url: str) -> int:
+    """The campaign's honeypot link number, registering it on first use."""
+    existing = await conn.fetchval(
+        "SELECT link_no FROM links WHERE campaign_id = $1 AND honeypot", campaign_id
+    )
+    if existing is not None:
+        return int(existing)
+    await conn.execute("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE", campaign_id)
+    link_no = await conn.fetchval(
+        "INSERT INTO links (campaign_id, link_no, url, honeypot)"
+        " SELECT $1, coalesce(max(link_no), 0) + 1, $2, true FROM links WHERE campaign_id = $1"
+        " ON CONFLICT DO NOTHING RETURNING link_no",
+        campaign_id,
+        url,
+    )
+    if link_no is None:  # registered meanwhile by another transaction
+        link_no = await conn.fetchval(
+            "SELECT link_no FROM links WHERE campaign_id = $1 AND honeypot", campaign_id
+        )
+    return int(link_no)
 
 
 async def fetch_links_of_campaigns(conn: Connection, campaign_ids: Sequence[int]) -> list[Link]:
     rows = await conn.fetch(
-        "SELECT campaign_id, link_no, url FROM links WHERE campaign_id = ANY($1::bigint[])",
+        "SELECT campaign_id, link_no, url, honeypot FROM links"
+        " WHERE campaign_id = ANY($1::bigint[])",
         list(campaign_ids),
     )
-    return [Link(row["campaign_id"], row["link_no"], row["url"]) for row in rows]
+    return [Link(**dict(row)) for row in rows]
 
 
 async def insert_recipient(
@@ -445,3 +478,47 @@ async def fetch_proof_periods(conn: Connection) -> list[tuple[int, int]]:
     """(account id, proof period in days) of every account."""
     rows = await conn.fetch("SELECT id, proof_days FROM accounts ORDER BY id")
     return [(row["id"], row["proof_days"]) for row in rows]
+
+
+async def fetch_campaigns_page(
+    conn: Connection, account_id: int, before: int | None, limit: int
+) -> list[Campaign]:
+    """An account's campaigns, newest first, in pages keyed by the last id seen."""
+    rows = await conn.fetch(
+        "SELECT id, account_id, name, created_at FROM campaigns WHERE account_id = $1"
+        " AND ($2::bigint IS NULL OR (created_at, id) < ("
+        "     SELECT created_at, id FROM campaigns WHERE id = $2))"
+        " ORDER BY created_at DESC, id DESC LIMIT $3",
+        account_id,
+        before,
+        limit,
+    )
+    return [Campaign(**dict(row)) for row in rows]
+
+
+async def mark_events_machine(
+    conn: Connection, events: Mapping[tuple[uuid.UUID, datetime], str]
+) -> None:
+    """Turn recorded events to machine after a later request showed what they were."""
+    if not events:
+        return
+    keys = list(events)
+    await conn.execute(
+        "UPDATE events e SET verdict = 'machine',"
+        "   reasons = CASE WHEN m.reason = ANY(e.reasons) THEN e.reasons"
+        "                  ELSE array_append(e.reasons, m.reason) END"
+        " FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS m(id, at, reason)"
+        " WHERE e.id = m.id AND e.at = m.at",
+        [key[0] for key in keys],
+        [key[1] for key in keys],
+        [events[key] for key in keys],
+    )
+
+
+async def insert_recorded_group(conn: Connection, group_id: uuid.UUID) -> bool:
+    """Claim a group id; False if that group was committed before."""
+    fresh = await conn.fetchval(
+        "INSERT INTO recorded_groups (id) VALUES ($1) ON CONFLICT (id) DO NOTHING RETURNING true",
+        group_id,
+    )
+    return bool(fresh)

@@ -18,20 +18,20 @@ __all__ = ["LinkCache"]
 class LinkCache:
     def __init__(self, pool: asyncpg.Pool, max_size: int) -> None:
         self._pool = pool
-        self._targets: OrderedDict[tuple[int, int], str] = OrderedDict()
+        self._targets: OrderedDict[tuple[int, int], db.Link] = OrderedDict()
         self._loading: dict[int, asyncio.Future[None]] = {}
         self._max_size = max_size
 
     def __len__(self) -> int:
         return len(self._targets)
 
-    async def target(self, campaign_id: int, link_no: int) -> str | None:
+    async def target(self, campaign_id: int, link_no: int) -> db.Link | None:
         key = (campaign_id, link_no)
-        url = self._targets.get(key)
-        if url is None:
+        link = self._targets.get(key)
+        if link is None:
             await self._load_campaign(campaign_id)
-            url = self._targets.get(key)
-        return url
+            link = self._targets.get(key)
+        return link
 
     async def preload(self, campaigns: int) -> None:
         async with self._pool.acquire() as conn:
@@ -47,7 +47,7 @@ class LinkCache:
         self._loading[campaign_id] = future
         try:
             async with self._pool.acquire() as conn:
-                self._store(await db.fetch_links(conn, campaign_id))
+                self._store(await db.fetch_links(conn, campaign_id, include_honeypot=True))
             future.set_result(None)
         except BaseException as exc:
             future.set_exception(exc)
@@ -58,6 +58,6 @@ class LinkCache:
 
     def _store(self, links: list[db.Link]) -> None:
         for link in links:
-            self._targets[(link.campaign_id, link.link_no)] = link.url
+            self._targets[(link.campaign_id, link.link_no)] = link
         while len(self._targets) > self._max_size:
             self._targets.popitem(last=False)

@@ -28,6 +28,7 @@ class MintedUrls:
     links: dict[str, str]  # target -> tracked URL
     consent: str
     named: bool
+    honeypot: str | None = None  # the invisible link `rewrite` adds, when asked for
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -44,13 +45,15 @@ async def mint(
     *,
     campaign: db.Campaign,
     email: str,
-    link_urls: Sequence[str] = (),
+    link_urls: Sequence[str] | None = None,
+    honeypot_link: int | None = None,
     now: datetime,
 ) -> MintedUrls:
-    """URLs for one mail to ``email``; ``link_urls`` are registered if new (all if empty)."""
+    """URLs for one mail to ``email``: for ``link_urls`` (registered if new; None: all the
+    campaign's links), and for the honeypot link if its number is given."""
     recipient_id = await runtime.directory.find_or_create(conn, campaign.account_id, email)
-    if link_urls:
-        numbers = await register_links(conn, campaign.id, link_urls)
+    if link_urls is not None:
+        numbers = await register_links(conn, campaign.id, link_urls) if link_urls else {}
     else:
         numbers = {link.url: link.link_no for link in await db.fetch_links(conn, campaign.id)}
     status = await current_status(conn, recipient_id, now)
@@ -72,4 +75,5 @@ async def mint(
         links={target: url("c", Kind.CLICK, no, subject, named) for target, no in numbers.items()},
         consent=url("consent", Kind.CONSENT, 0, recipient_id, True),
         named=named,
+        honeypot=url("c", Kind.CLICK, honeypot_link, subject, named) if honeypot_link else None,
     )

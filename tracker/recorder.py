@@ -10,8 +10,10 @@ with the same group id; ``recorded_groups`` makes the retry count once.
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,6 +25,8 @@ from aggregates.report import sketch_name
 from consent.cache import CachedConsent, ConsentCache
 from consent.db import fetch_states
 from tracker import db
+from tracker.behaviour import Remark
+from tracker.remarks import Corrections, RecentHits
 
 __all__ = ["Hit", "Recorder", "RecorderClosed"]
 
@@ -55,11 +59,14 @@ class Recorder:
         hasher: SketchHasher,
         *,
         max_batch: int = 2_000,
+        take_remarks: Callable[[], list[Remark]] | None = None,
     ) -> None:
         self._pool = pool
         self._cache = cache
         self._hasher = hasher
         self._max_batch = max_batch
+        self._take_remarks = take_remarks
+        self.recent = RecentHits()
         self._queue: list[tuple[Hit, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -105,14 +112,19 @@ class Recorder:
                 continue
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
-            await self._commit_until_done(batch)
+            remarks = self._take_remarks() if self._take_remarks else []
+            corrections = self.recent.apply(remarks, [hit for hit, _ in batch])
+            await self._commit_until_done(batch, corrections)
+            self.recent.add([hit for hit, _ in batch], time.time())
 
-    async def _commit_until_done(self, batch: list[tuple[Hit, asyncio.Future[None]]]) -> None:
+    async def _commit_until_done(
+        self, batch: list[tuple[Hit, asyncio.Future[None]]], corrections: Corrections
+    ) -> None:
         group_id = uuid.uuid4()
         delay = 0.05
         while True:
             try:
-                await self.commit_group(group_id, [hit for hit, _ in batch])
+                await self.commit_group(group_id, [hit for hit, _ in batch], corrections)
                 break
             except _RETRYABLE as exc:
                 self.commit_failures += 1
@@ -127,8 +139,11 @@ class Recorder:
             if not future.done():
                 future.set_result(None)
 
-    async def commit_group(self, group_id: uuid.UUID, hits: list[Hit]) -> None:
+    async def commit_group(
+        self, group_id: uuid.UUID, hits: list[Hit], corrections: Corrections | None = None
+    ) -> None:
         """Commit one group in one transaction; a group id seen before is skipped."""
+        corrections = corrections or Corrections()
         events = [
             db.EventRow(
                 h.event_id,
@@ -146,30 +161,28 @@ class Recorder:
             {h.recipient_id for h in hits if h.recipient_id is not None and not h.consent_known}
         )
         increments: Counter[aggregates_db.CounterKey] = Counter()
+        decrements: Counter[aggregates_db.CounterKey] = Counter()
         ranks: dict[aggregates_db.RegisterKey, int] = {}
         for hit in hits:
             hour = hit.at.replace(minute=0, second=0, microsecond=0)
             increments[
                 aggregates_db.CounterKey(hit.campaign_id, hit.link_no, hour, hit.verdict)
             ] += 1
-            register, rank = self._hasher.position(hit.campaign_id, hit.subject)
-            key = aggregates_db.RegisterKey(
-                hit.campaign_id, sketch_name(hit.link_no, hit.verdict), register
-            )
-            if rank > ranks.get(key, 0):
-                ranks[key] = rank
+            self._add_subject(ranks, hit.campaign_id, hit.link_no, hit.verdict, hit.subject)
+        for (campaign_id, link_no, hour, verdict), delta in corrections.counters.items():
+            key = aggregates_db.CounterKey(campaign_id, link_no, hour, verdict)
+            (increments if delta > 0 else decrements)[key] += abs(delta)
+        for campaign_id, link_no, subject in corrections.subjects:
+            self._add_subject(ranks, campaign_id, link_no, "machine", subject)
         epoch = self._cache.epoch
         async with self._pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO recorded_groups (id) VALUES ($1)"
-                " ON CONFLICT (id) DO NOTHING RETURNING true",
-                group_id,
-            )
-            if not fresh:
+            if not await db.insert_recorded_group(conn, group_id):
                 return  # committed before; the acknowledgement was lost
             await db.insert_consented_events(conn, events)
-            await aggregates_db.upsert_counters(conn, increments)
+            await aggregates_db.upsert_counters(conn, +increments)
+            await aggregates_db.subtract_counters(conn, +decrements)
             await aggregates_db.upsert_registers(conn, ranks)
+            await db.mark_events_machine(conn, corrections.events)
             states = await fetch_states(conn, unknown) if unknown else {}
         for recipient_id in unknown:
             self._cache.put(
@@ -177,3 +190,16 @@ class Recorder:
                 CachedConsent.from_state(states.get(recipient_id)),
                 read_at_epoch=epoch,
             )
+
+    def _add_subject(
+        self,
+        ranks: dict[aggregates_db.RegisterKey, int],
+        campaign_id: int,
+        link_no: int,
+        verdict: str,
+        subject: int,
+    ) -> None:
+        register, rank = self._hasher.position(campaign_id, subject)
+        key = aggregates_db.RegisterKey(campaign_id, sketch_name(link_no, verdict), register)
+        if rank > ranks.get(key, 0):
+            ranks[key] = rank

@@ -11,7 +11,7 @@ from tracker.linkcache import LinkCache
 from tracker.tokens import Kind
 from tracker.tracking import Tracking
 
-__all__ = ["follow_link", "not_found_page"]
+__all__ = ["follow_link", "not_found_page", "serve_nothing_here"]
 
 _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
@@ -42,12 +42,20 @@ async def follow_link(request: Request) -> Response:
     token = tracking.verify(request.path_params["token"], Kind.CLICK)
     if token is None:
         return not_found_page()
-    target = await links.target(token.campaign_id, token.link_no)
-    if target is None:
+    link = await links.target(token.campaign_id, token.link_no)
+    if link is None:
         return not_found_page()
-    await tracking.record(request, token)
+    await tracking.record(request, token, honeypot=link.honeypot)
     return RedirectResponse(
-        target,
+        link.url,
         status_code=302,
         headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
+    )
+
+
+async def serve_nothing_here(request: Request) -> Response:
+    """Where the invisible honeypot link leads: only machines ever arrive here."""
+    return HTMLResponse(
+        "<!doctype html><title>Nothing here</title><p>Nothing here.</p>",
+        headers={**_PAGE_HEADERS, "X-Robots-Tag": "noindex"},
     )

@@ -58,6 +58,14 @@ class Settings:
     link_cache_size: int = 100_000
     writer_max_batch: int = 2_000
     consent_min_seconds: float = 2.0
+    # Machine classification (tracker.classify): see README, "Classification".
+    too_fast_seconds: float = 5.0
+    burst_subjects: int = 5
+    burst_seconds: float = 5.0
+    multi_link_links: int = 2
+    multi_link_seconds: float = 1.0
+    honeypot_seconds: float = 60.0
+    classifier_memory: int = 100_000
 
     @property
     def embedded(self) -> bool:
@@ -87,6 +95,13 @@ class Settings:
             link_cache_size=_int(env, "TRACKER_LINK_CACHE_SIZE", 100_000, minimum=1),
             writer_max_batch=_int(env, "TRACKER_WRITER_MAX_BATCH", 2_000, minimum=1),
             consent_min_seconds=_float(env, "TRACKER_CONSENT_MIN_SECONDS", 2.0),
+            too_fast_seconds=_float(env, "TRACKER_TOO_FAST_SECONDS", 5.0),
+            burst_subjects=_int(env, "TRACKER_BURST_SUBJECTS", 5, minimum=2),
+            burst_seconds=_float(env, "TRACKER_BURST_SECONDS", 5.0),
+            multi_link_links=_int(env, "TRACKER_MULTI_LINK_LINKS", 2, minimum=2),
+            multi_link_seconds=_float(env, "TRACKER_MULTI_LINK_SECONDS", 1.0),
+            honeypot_seconds=_float(env, "TRACKER_HONEYPOT_SECONDS", 60.0),
+            classifier_memory=_int(env, "TRACKER_CLASSIFIER_MEMORY", 100_000, minimum=100),
         )
 
 

@@ -48,8 +48,9 @@ class Tracking:
             return None
         return token
 
-    async def record(self, request: Request, token: UrlToken) -> None:
+    async def record(self, request: Request, token: UrlToken, *, honeypot: bool = False) -> None:
         kind: Literal["open", "click"] = "open" if token.kind is Kind.OPEN else "click"
+        now_ts = time.time()
         headers = request.headers
         peer = request.client.host if request.client else None
         facts = RequestFacts(
@@ -57,11 +58,16 @@ class Tracking:
             ip=client_address(peer, headers.get("x-forwarded-for"), self.trusted_proxies),
             method=request.method,
             kind=kind,
-            seconds_since_send=max(0.0, time.time() - token.minted_at),
+            seconds_since_send=max(0.0, now_ts - token.minted_at),
             headers=headers,
+            campaign=token.campaign_id,
+            subject=token.subject,
+            link=token.link_no,
+            at=now_ts,
+            honeypot=honeypot,
         )
         verdict = self.classifier.classify(facts)
-        now = datetime.now(UTC)
+        now = datetime.fromtimestamp(now_ts, UTC)
         recipient_id, known = self._recipient_if_consenting(token, now)
         await self.recorder.record(
             Hit(
