@@ -53,7 +53,8 @@ def test_the_report_page_in_a_real_browser(
         pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
     from playwright.sync_api import expect, sync_playwright
 
-    with running_server(test_env, tmp_path / "server.log") as base:
+    env = {**test_env, "TRACKER_TRUSTED_PROXIES": "127.0.0.1/32"}  # people come via XFF
+    with running_server(env, tmp_path / "server.log") as base:
 
         async def prepare() -> str:
             conn = await asyncpg.connect(dsn)
@@ -81,7 +82,10 @@ def test_the_report_page_in_a_real_browser(
                 page.goto(base + path)
                 expect(page.get_by_role("heading", level=1)).to_have_text("November")
                 expect(page.get_by_role("img", name="Opens per hour")).to_be_visible()
-                expect(page.get_by_role("table").first).to_contain_text("unique, exact")
+                opens = page.get_by_role("table").first
+                expect(opens).to_contain_text("unique, exact")
+                events = opens.get_by_role("row", name="events").get_by_role("cell")
+                expect(events).to_have_text(["12", "< 5", "6", "18"])
                 page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
             finally:
                 browser.close()
