@@ -29,6 +29,7 @@ from tracker.redirect import follow_link, not_found_page, serve_nothing_here
 from tracker.reportpage import show_report_page
 from tracker.runtime import Runtime
 from tracker.settings import Settings
+from tracker.spool import Spool
 from tracker.tracking import Tracking
 
 __all__ = ["WORKER_DSN_VARIABLE", "app_from_environ", "create_app"]
@@ -53,6 +54,7 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
             pool,
             cache,
             runtime.hasher,
+            spool=Spool(settings.data_dir / "spool"),
             max_batch=settings.writer_max_batch,
             take_remarks=classifier.take_remarks,
         )

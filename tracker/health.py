@@ -18,6 +18,17 @@ async def check_health(request: Request) -> Response:
 
 
 async def check_readiness(request: Request) -> Response:
+    """Ready when the schema is current; "degraded" (still 200: pixels and redirects are
+    served, events wait in the local spool) while PostgreSQL cannot be reached."""
+    recorder = request.app.state.tracking.recorder
+    if recorder.degraded:
+        return JSONResponse(
+            {
+                "status": "degraded",
+                "reason": "database unreachable; events are spooled locally",
+                "spooled_groups": recorder.spool_depth,
+            }
+        )
     pool: asyncpg.Pool = request.app.state.pool
     sql_dir: Path = request.app.state.sql_dir
     try:

@@ -4,15 +4,18 @@ Request handlers hand a ``Hit`` to ``Recorder.record`` and wait. A single task t
 hit queued meanwhile and commits them as one group, in one transaction: the per-recipient
 events (kept only where consent is granted at the event's time, checked inside the same
 transaction), the hourly counters and the HyperLogLog registers. Only then are the waiting
-handlers released, so an answered request is never a lost event. A failed commit is retried
-with the same group id; ``recorded_groups`` makes the retry count once.
+handlers released, so an answered request is never a lost event.
+
+If PostgreSQL cannot be reached, the group goes to the local spool instead (fsync'd before
+the handlers are released) and the recorder turns degraded: later groups go straight to
+the spool, and once a second it tries to replay the spool. Replay and retries are
+exactly-once: ``recorded_groups`` refuses a group id it has seen.
 """
 
 import asyncio
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,12 +29,24 @@ from consent.cache import CachedConsent, ConsentCache
 from consent.db import fetch_states
 from tracker import db
 from tracker.behaviour import Remark
+from tracker.groups import Group
 from tracker.remarks import Corrections, RecentHits
+from tracker.spool import Spool
 
 __all__ = ["Hit", "Recorder", "RecorderClosed"]
 
 _logger = logging.getLogger("tracker.recorder")
-_RETRYABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# PostgreSQL is not there (spool at once) ...
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+)
+# ... or refused this once (retry a few times, then spool).
+_TRANSIENT = (asyncpg.PostgresError,)
+_RETRIES = 5
 
 
 class RecorderClosed(Exception):
@@ -58,12 +73,14 @@ class Recorder:
         cache: ConsentCache,
         hasher: SketchHasher,
         *,
+        spool: Spool | None = None,
         max_batch: int = 2_000,
         take_remarks: Callable[[], list[Remark]] | None = None,
     ) -> None:
         self._pool = pool
         self._cache = cache
         self._hasher = hasher
+        self._spool = spool
         self._max_batch = max_batch
         self._take_remarks = take_remarks
         self.recent = RecentHits()
@@ -71,15 +88,24 @@ class Recorder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self.degraded = bool(spool and spool.waiting())
         self.groups_committed = 0
         self.hits_committed = 0
+        self.groups_spooled = 0
         self.commit_failures = 0
+        self.last_group_size = 0
+        self.last_commit_seconds = 0.0
+
+    @property
+    def spool_depth(self) -> int:
+        return self._spool.depth if self._spool else 0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="recorder")
+        self._task.add_done_callback(_report_death)
 
     async def record(self, hit: Hit) -> None:
-        """Return once the hit is committed."""
+        """Return once the hit is committed, or spooled to disk."""
         if self._closing:
             raise RecorderClosed("the recorder is shutting down")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -88,7 +114,7 @@ class Recorder:
         await future
 
     async def close(self, drain_seconds: float = 10.0) -> None:
-        """Commit what is queued (for up to ``drain_seconds``), then stop."""
+        """Commit (or spool) what is queued, for up to ``drain_seconds``, then stop."""
         self._closing = True
         if self._task is None:
             return
@@ -101,89 +127,145 @@ class Recorder:
             if not future.done():
                 future.set_exception(RecorderClosed("not committed before shutdown"))
         self._queue.clear()
+        if self._spool is not None:
+            self._spool.close()
 
     async def _run(self) -> None:
         while True:
+            if self.degraded:
+                await self._replay()
             if not self._queue:
                 if self._closing:
                     return
-                await self._wake.wait()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), 1.0 if self.degraded else None)
+                except TimeoutError:
+                    continue
                 self._wake.clear()
                 continue
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
+            hits = [hit for hit, _ in batch]
             remarks = self._take_remarks() if self._take_remarks else []
-            corrections = self.recent.apply(remarks, [hit for hit, _ in batch])
-            await self._commit_until_done(batch, corrections)
-            self.recent.add([hit for hit, _ in batch], time.time())
+            corrections = self.recent.apply(remarks, hits)
+            await self._write(self._group(hits, corrections))
+            self.recent.add(hits, time.time())
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
-    async def _commit_until_done(
-        self, batch: list[tuple[Hit, asyncio.Future[None]]], corrections: Corrections
-    ) -> None:
-        group_id = uuid.uuid4()
-        delay = 0.05
+    async def _write(self, group: Group) -> None:
+        """Commit the group, or spool it; returns only when one of them happened."""
+        if self.degraded and self._spool is not None:
+            self._spool_group(group)
+            return
+        delay, attempts = 0.05, 0
         while True:
             try:
-                await self.commit_group(group_id, [hit for hit, _ in batch], corrections)
-                break
-            except _RETRYABLE as exc:
+                await self.commit_group(group)
+                return
+            except _UNREACHABLE as exc:
                 self.commit_failures += 1
-                _logger.warning(
-                    "group commit failed (%s); retrying in %.2f s", exc.__class__.__name__, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-        self.groups_committed += 1
-        self.hits_committed += len(batch)
-        for _, future in batch:
-            if not future.done():
-                future.set_result(None)
+                if self._spool is not None:
+                    _logger.warning(
+                        "PostgreSQL unreachable (%s); spooling to disk", exc.__class__.__name__
+                    )
+                    self.degraded = True
+                    self._spool_group(group)
+                    return
+            except Exception as exc:  # refused this once, or a bug: never lose the group
+                self.commit_failures += 1
+                attempts += 1
+                if attempts > _RETRIES and self._spool is not None:
+                    _logger.error("group commit keeps failing; spooling it", exc_info=exc)
+                    self._spool_group(group)
+                    return
+                _logger.warning("group commit failed (%s); retrying", exc.__class__.__name__)
+            # Without a spool the requests wait until PostgreSQL takes the group.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
-    async def commit_group(
-        self, group_id: uuid.UUID, hits: list[Hit], corrections: Corrections | None = None
-    ) -> None:
-        """Commit one group in one transaction; a group id seen before is skipped."""
-        corrections = corrections or Corrections()
-        events = [
-            db.EventRow(
-                h.event_id,
-                h.campaign_id,
-                h.recipient_id,
-                h.link_no,
-                h.at,
-                h.verdict,
-                list(h.reasons),
-            )
-            for h in hits
-            if h.recipient_id is not None
-        ]
-        unknown = list(
-            {h.recipient_id for h in hits if h.recipient_id is not None and not h.consent_known}
-        )
-        increments: Counter[aggregates_db.CounterKey] = Counter()
-        decrements: Counter[aggregates_db.CounterKey] = Counter()
-        ranks: dict[aggregates_db.RegisterKey, int] = {}
+    def _spool_group(self, group: Group) -> None:
+        assert self._spool is not None
+        self._spool.append(group)
+        self.groups_spooled += 1
+
+    async def _replay(self) -> None:
+        """Replay every waiting spool file; leave degraded mode once all are in."""
+        assert self._spool is not None
+        for path in self._spool.waiting():
+            try:
+                for group in self._spool.read(path):
+                    try:
+                        await self.commit_group(group)
+                    except _TRANSIENT as exc:
+                        _logger.error(
+                            "a spooled group is refused (%s); set aside", exc.__class__.__name__
+                        )
+                        self._spool.set_aside(path, group)
+            except _UNREACHABLE:
+                return  # still down; try again in a second
+            except Exception:
+                _logger.exception("replaying %s failed; trying again in a second", path.name)
+                return
+            self._spool.done(path)
+        if self.degraded:
+            _logger.info("PostgreSQL is back; the spool is replayed")
+        self.degraded = False
+
+    def _group(self, hits: list[Hit], corrections: Corrections) -> Group:
+        group = Group(uuid.uuid4())
         for hit in hits:
+            if hit.recipient_id is not None:
+                event = db.EventRow(
+                    hit.event_id,
+                    hit.campaign_id,
+                    hit.recipient_id,
+                    hit.link_no,
+                    hit.at,
+                    hit.verdict,
+                    list(hit.reasons),
+                )
+                (group.known_events if hit.consent_known else group.candidate_events).append(event)
             hour = hit.at.replace(minute=0, second=0, microsecond=0)
-            increments[
+            group.increments[
                 aggregates_db.CounterKey(hit.campaign_id, hit.link_no, hour, hit.verdict)
             ] += 1
-            self._add_subject(ranks, hit.campaign_id, hit.link_no, hit.verdict, hit.subject)
+            self._add_subject(group, hit.campaign_id, hit.link_no, hit.verdict, hit.subject)
         for (campaign_id, link_no, hour, verdict), delta in corrections.counters.items():
             key = aggregates_db.CounterKey(campaign_id, link_no, hour, verdict)
-            (increments if delta > 0 else decrements)[key] += abs(delta)
+            (group.increments if delta > 0 else group.decrements)[key] += abs(delta)
         for campaign_id, link_no, subject in corrections.subjects:
-            self._add_subject(ranks, campaign_id, link_no, "machine", subject)
+            self._add_subject(group, campaign_id, link_no, "machine", subject)
+        group.machine_events.update(corrections.events)
+        return group
+
+    def _add_subject(
+        self, group: Group, campaign_id: int, link_no: int, verdict: str, subject: int
+    ) -> None:
+        register, rank = self._hasher.position(campaign_id, subject)
+        group.add_rank(
+            aggregates_db.RegisterKey(campaign_id, sketch_name(link_no, verdict), register), rank
+        )
+
+    async def commit_group(self, group: Group) -> None:
+        """Commit one group in one transaction; a group id seen before is skipped."""
+        unknown = group.unknown_recipients
         epoch = self._cache.epoch
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await db.insert_recorded_group(conn, group_id):
+        started = time.perf_counter()
+        async with self._pool.acquire(timeout=5) as conn, conn.transaction():
+            if not await db.insert_recorded_group(conn, group.id):
                 return  # committed before; the acknowledgement was lost
-            await db.insert_consented_events(conn, events)
-            await aggregates_db.upsert_counters(conn, +increments)
-            await aggregates_db.subtract_counters(conn, +decrements)
-            await aggregates_db.upsert_registers(conn, ranks)
-            await db.mark_events_machine(conn, corrections.events)
+            await db.insert_consented_events(conn, group.events)
+            await aggregates_db.upsert_counters(conn, +group.increments)
+            await aggregates_db.subtract_counters(conn, +group.decrements)
+            await aggregates_db.upsert_registers(conn, group.ranks)
+            await db.mark_events_machine(conn, group.machine_events)
             states = await fetch_states(conn, unknown) if unknown else {}
+        self.last_commit_seconds = time.perf_counter() - started
+        self.last_group_size = int(sum(group.increments.values()))
+        self.groups_committed += 1
+        self.hits_committed += self.last_group_size
         for recipient_id in unknown:
             self._cache.put(
                 recipient_id,
@@ -191,15 +273,7 @@ class Recorder:
                 read_at_epoch=epoch,
             )
 
-    def _add_subject(
-        self,
-        ranks: dict[aggregates_db.RegisterKey, int],
-        campaign_id: int,
-        link_no: int,
-        verdict: str,
-        subject: int,
-    ) -> None:
-        register, rank = self._hasher.position(campaign_id, subject)
-        key = aggregates_db.RegisterKey(campaign_id, sketch_name(link_no, verdict), register)
-        if rank > ranks.get(key, 0):
-            ranks[key] = rank
+
+def _report_death(task: "asyncio.Task[None]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _logger.critical("the recorder stopped", exc_info=task.exception())
