@@ -22,6 +22,7 @@ from tracker.health import check_health, check_readiness
 from tracker.linkcache import LinkCache
 from tracker.mailing import HONEYPOT_PATH
 from tracker.maintenance import Maintenance
+from tracker.metrics import Metrics, serve_metrics
 from tracker.migrations import default_sql_dir
 from tracker.pixel import make_gif, serve_pixel
 from tracker.recorder import Recorder
@@ -50,6 +51,7 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
         listening = asyncio.Event()
         listener = asyncio.get_running_loop().create_task(cache.listen(dsn, listening))
         classifier = Classifier.from_settings(settings)
+        metrics = Metrics()
         recorder = Recorder(
             pool,
             cache,
@@ -57,6 +59,7 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
             spool=Spool(settings.data_dir / "spool"),
             max_batch=settings.writer_max_batch,
             take_remarks=classifier.take_remarks,
+            metrics=metrics,
         )
         recorder.start()
         maintenance = asyncio.get_running_loop().create_task(Maintenance(pool).run_forever())
@@ -70,8 +73,10 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
         app.state.links = links
         app.state.sql_dir = sql_dir or default_sql_dir()
         app.state.tracking = Tracking(
-            runtime.signer, classifier, cache, recorder, settings.trusted_proxies
+            runtime.signer, classifier, cache, recorder, settings.trusted_proxies, metrics
         )
+        app.state.metrics = metrics
+        _register_gauges(metrics, recorder, cache, links)
         app.state.consent_page = ConsentPage(
             pool=pool,
             signer=runtime.signer,
@@ -102,6 +107,7 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
             Route(HONEYPOT_PATH, serve_nothing_here, methods=["GET", "HEAD"]),
             *api_routes(),
             Route("/healthz", check_health),
+            Route("/metrics", serve_metrics),
             Route("/readyz", check_readiness),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
@@ -109,6 +115,27 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
     )
     app.state.gif = make_gif()
     return app
+
+
+def _register_gauges(
+    metrics: Metrics, recorder: Recorder, cache: ConsentCache, links: LinkCache
+) -> None:
+    metrics.gauge(
+        "tracker_spool_depth",
+        "Groups waiting in this process's spool",
+        lambda: recorder.spool_depth,
+    )
+    metrics.gauge(
+        "tracker_degraded", "1 while PostgreSQL cannot be reached", lambda: float(recorder.degraded)
+    )
+    metrics.gauge("tracker_consent_cache_entries", "Consent states cached", lambda: len(cache))
+    metrics.gauge(
+        "tracker_consent_cache_hits", "Consent cache hits since start", lambda: cache.hits
+    )
+    metrics.gauge(
+        "tracker_consent_cache_misses", "Consent cache misses since start", lambda: cache.misses
+    )
+    metrics.gauge("tracker_link_cache_entries", "Link targets cached", lambda: len(links))
 
 
 def app_from_environ() -> Starlette:

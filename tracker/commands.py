@@ -20,6 +20,7 @@ from tracker.classify import Classifier
 from tracker.database import Connection, connection, database_url
 from tracker.ids import format_id, parse_id
 from tracker.ipranges import update_ranges
+from tracker.logs import log_config
 from tracker.migrations import apply_migrations, default_sql_dir
 from tracker.minting import mint
 from tracker.requestlines import classify_lines
@@ -226,10 +227,15 @@ def serve(settings: Settings, args: Namespace) -> Output:
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
-        "access_log": False,
-        "proxy_headers": False,
+        "access_log": False,  # its lines would hold token paths and client addresses
+        "proxy_headers": False,  # X-Forwarded-For is judged by TRACKER_TRUSTED_PROXIES
         "server_header": False,
-        "log_level": "info",
+        "log_config": log_config(),
+        # Cut off clients that hold connections or send oversized headers.
+        "timeout_keep_alive": 5,
+        "h11_max_incomplete_event_size": 16 * 1024,
+        "limit_concurrency": settings.limit_concurrency,
+        "timeout_graceful_shutdown": 20,
     }
     with database_url(settings) as dsn:
         if args.workers > 1:

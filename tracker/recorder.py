@@ -30,6 +30,7 @@ from consent.db import fetch_states
 from tracker import db
 from tracker.behaviour import Remark
 from tracker.groups import Group
+from tracker.metrics import Metrics
 from tracker.remarks import Corrections, RecentHits
 from tracker.spool import Spool
 
@@ -76,6 +77,7 @@ class Recorder:
         spool: Spool | None = None,
         max_batch: int = 2_000,
         take_remarks: Callable[[], list[Remark]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._pool = pool
         self._cache = cache
@@ -83,6 +85,7 @@ class Recorder:
         self._spool = spool
         self._max_batch = max_batch
         self._take_remarks = take_remarks
+        self._metrics = metrics
         self.recent = RecentHits()
         self._queue: list[tuple[Hit, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -189,6 +192,8 @@ class Recorder:
         assert self._spool is not None
         self._spool.append(group)
         self.groups_spooled += 1
+        if self._metrics is not None:
+            self._metrics.spooled.inc()
 
     async def _replay(self) -> None:
         """Replay every waiting spool file; leave degraded mode once all are in."""
@@ -266,6 +271,9 @@ class Recorder:
         self.last_group_size = int(sum(group.increments.values()))
         self.groups_committed += 1
         self.hits_committed += self.last_group_size
+        if self._metrics is not None:
+            self._metrics.group_size.observe(self.last_group_size)
+            self._metrics.commit_seconds.observe(self.last_commit_seconds)
         for recipient_id in unknown:
             self._cache.put(
                 recipient_id,

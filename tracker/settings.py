@@ -58,6 +58,7 @@ class Settings:
     link_cache_size: int = 100_000
     writer_max_batch: int = 2_000
     consent_min_seconds: float = 2.0
+    limit_concurrency: int = 4_000
     # Machine classification (tracker.classify): see README, "Classification".
     too_fast_seconds: float = 5.0
     burst_subjects: int = 5
@@ -95,6 +96,7 @@ class Settings:
             link_cache_size=_int(env, "TRACKER_LINK_CACHE_SIZE", 100_000, minimum=1),
             writer_max_batch=_int(env, "TRACKER_WRITER_MAX_BATCH", 2_000, minimum=1),
             consent_min_seconds=_float(env, "TRACKER_CONSENT_MIN_SECONDS", 2.0),
+            limit_concurrency=_int(env, "TRACKER_LIMIT_CONCURRENCY", 4_000, minimum=1),
             too_fast_seconds=_float(env, "TRACKER_TOO_FAST_SECONDS", 5.0),
             burst_subjects=_int(env, "TRACKER_BURST_SUBJECTS", 5, minimum=2),
             burst_seconds=_float(env, "TRACKER_BURST_SECONDS", 5.0),

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from consent.cache import ConsentCache
 from tracker.classify import Classifier, RequestFacts
 from tracker.clientip import client_address
+from tracker.metrics import Metrics
 from tracker.recorder import Hit, Recorder
 from tracker.settings import IPNetwork
 from tracker.tokens import BadToken, Kind, UrlSigner, UrlToken
@@ -29,6 +30,7 @@ class Tracking:
         cache: ConsentCache,
         recorder: Recorder,
         trusted_proxies: tuple[IPNetwork, ...],
+        metrics: Metrics | None = None,
     ) -> None:
         self.signer = signer
         self.classifier = classifier
@@ -36,6 +38,7 @@ class Tracking:
         self.recorder = recorder
         self.trusted_proxies = trusted_proxies
         self.bad_tokens = 0
+        self.metrics = metrics or Metrics()
 
     def verify(self, text: str, kind: Kind) -> UrlToken | None:
         """The token if it is genuine and of the expected kind; counts the rest."""
@@ -45,6 +48,7 @@ class Tracking:
             token = None
         if token is None or token.kind is not kind:
             self.bad_tokens += 1
+            self.metrics.bad_tokens.inc()
             return None
         return token
 
@@ -67,6 +71,8 @@ class Tracking:
             honeypot=honeypot,
         )
         verdict = self.classifier.classify(facts)
+        self.metrics.requests.labels(kind).inc()
+        self.metrics.verdicts.labels(verdict.verdict).inc()
         now = datetime.fromtimestamp(now_ts, UTC)
         recipient_id, known = self._recipient_if_consenting(token, now)
         await self.recorder.record(

@@ -1,0 +1,46 @@
+"""What an operator watches: /metrics, and log lines that are JSON and hold no secrets."""
+
+import json
+import logging
+
+import asyncpg
+import httpx
+
+from tests.factories import make_campaign, mint_for, path_of, person
+from tracker.logs import JsonFormatter
+from tracker.runtime import Runtime
+
+
+async def test_metrics_count_requests_verdicts_bad_tokens_and_groups(
+    conn: asyncpg.Connection, runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    scenario = await make_campaign(conn)
+    for n in range(3):
+        urls = await mint_for(conn, runtime, scenario, f"m{n}@example.org")
+        await client.get(path_of(urls.pixel), headers=person(n))
+    await client.head(path_of(urls.pixel))
+    await client.get("/o/forged.gif")
+    text = (await client.get("/metrics")).text
+    assert 'tracker_requests_total{kind="open"} 4.0' in text
+    assert 'tracker_verdicts_total{verdict="human"} 3.0' in text
+    assert 'tracker_verdicts_total{verdict="machine"} 1.0' in text
+    assert "tracker_bad_tokens_total 1.0" in text
+    assert "tracker_group_size_count" in text and "tracker_commit_seconds_bucket" in text
+    assert "tracker_spool_depth 0.0" in text and "tracker_degraded 0.0" in text
+    assert "tracker_consent_cache_entries" in text and "tracker_link_cache_entries" in text
+
+
+def test_log_lines_are_json_objects() -> None:
+    record = logging.LogRecord(
+        "tracker.recorder",
+        logging.WARNING,
+        __file__,
+        1,
+        "group commit failed (%s); retrying",
+        ("OSError",),
+        None,
+    )
+    line = json.loads(JsonFormatter().format(record))
+    assert line["level"] == "warning" and line["logger"] == "tracker.recorder"
+    assert line["message"] == "group commit failed (OSError); retrying"
+    assert line["time"].endswith("+00:00")

@@ -1,0 +1,58 @@
+"""Prometheus metrics at ``/metrics``: requests, verdicts, bad tokens, group sizes, commit
+latency, spool depth, cache sizes and hit rates.
+
+prometheus-client does the exposition format; each app has a registry of its own, so
+that tests can build many apps in one process. With ``tracker serve --workers N`` every
+worker has its own figures: run one worker per container and scale by replicas.
+"""
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+
+__all__ = ["Metrics", "serve_metrics"]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "tracker_requests",
+            "Pixel and link requests with a genuine token",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.verdicts = Counter(
+            "tracker_verdicts", "Recorded requests by verdict", ["verdict"], registry=self.registry
+        )
+        self.bad_tokens = Counter(
+            "tracker_bad_tokens",
+            "Requests with a forged, altered or malformed token",
+            registry=self.registry,
+        )
+        self.group_size = Histogram(
+            "tracker_group_size",
+            "Hits committed per group",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+            registry=self.registry,
+        )
+        self.commit_seconds = Histogram(
+            "tracker_commit_seconds",
+            "Time to commit one group",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=self.registry,
+        )
+        self.spooled = Counter(
+            "tracker_spooled_groups", "Groups written to the local spool", registry=self.registry
+        )
+
+    def gauge(self, name: str, text: str, read: Callable[[], float]) -> None:
+        Gauge(name, text, registry=self.registry).set_function(read)
+
+
+async def serve_metrics(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
