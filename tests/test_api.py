@@ -82,14 +82,22 @@ async def test_every_documented_operation_answers_as_documented(
         },
         "dpoAccess": {"json": {"email": "ada@example.org"}},
         "dpoErase": {"json": {"email": "b@example.org"}},
+        "addWebhook": {"json": {"url": "https://crm.example.org/hook"}},
+        "replayWebhook": {"json": {"since": "2026-01-01T00:00:00Z"}},
     }
+    hook = await client.post(
+        "/api/v1/webhooks", headers=mailer, json={"url": "https://crm.example.org/other"}
+    )
+    webhook = hook.json()["webhook"]
     order = sorted(
         ((path, method) for path, item in DOCUMENT["paths"].items() for method in item),
-        key=lambda pm: "dpoErase" in DOCUMENT["paths"][pm[0]][pm[1]]["operationId"],
+        key=lambda pm: (
+            DOCUMENT["paths"][pm[0]][pm[1]]["operationId"] in ("dpoErase", "removeWebhook")
+        ),
     )
     for path, method in order:
         operation = DOCUMENT["paths"][path][method]
-        url = path.replace("{campaign}", campaign)
+        url = path.replace("{campaign}", campaign).replace("{webhook}", webhook)
         scopes = {scope for entry in operation["security"] for scope in entry["bearer"]}
         token = mailer if "mailer" in scopes else dpo
         options = examples.get(operation["operationId"], {})

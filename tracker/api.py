@@ -108,10 +108,12 @@ def api_routes() -> list[Route]:
     from tracker.dpo_api import dpo_routes
     from tracker.mailer_api import mailer_routes
     from tracker.openapi import serve_openapi
+    from tracker.webhook_api import webhook_routes
 
     return [
         Route("/api/v1/openapi.json", serve_openapi, methods=["GET"]),
         Route("/api/v1/consents/import", import_consents_endpoint, methods=["POST"]),
         *mailer_routes(),
+        *webhook_routes(),
         *dpo_routes(),
     ]

@@ -32,6 +32,7 @@ from tracker.runtime import Runtime
 from tracker.settings import Settings
 from tracker.spool import Spool
 from tracker.tracking import Tracking
+from tracker.webhooks import Deliverer, DeliveryPolicy
 
 __all__ = ["WORKER_DSN_VARIABLE", "app_from_environ", "create_app"]
 
@@ -60,9 +61,21 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
             max_batch=settings.writer_max_batch,
             take_remarks=classifier.take_remarks,
             metrics=metrics,
+            webhook_hold_seconds=settings.webhook_hold_seconds,
         )
         recorder.start()
         maintenance = asyncio.get_running_loop().create_task(Maintenance(pool).run_forever())
+        deliverer = Deliverer(
+            pool,
+            runtime.directory.vault,
+            DeliveryPolicy(
+                hold_seconds=settings.webhook_hold_seconds,
+                timeout_seconds=settings.webhook_timeout_seconds,
+                backoff_seconds=settings.webhook_backoff_seconds,
+                give_up_seconds=settings.webhook_give_up_seconds,
+            ),
+        )
+        delivering = asyncio.get_running_loop().create_task(deliverer.run_forever())
         links = LinkCache(pool, settings.link_cache_size)
         await links.preload(_PRELOAD_CAMPAIGNS)
         with contextlib.suppress(TimeoutError):
@@ -76,6 +89,7 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
             runtime.signer, classifier, cache, recorder, settings.trusted_proxies, metrics
         )
         app.state.metrics = metrics
+        app.state.deliverer = deliverer
         _register_gauges(metrics, recorder, cache, links)
         app.state.consent_page = ConsentPage(
             pool=pool,
@@ -90,10 +104,11 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
             yield
         finally:
             await recorder.close()
-            for task in (listener, maintenance):
+            for task in (listener, maintenance, delivering):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await deliverer.close()
             await pool.close()
 
     app = Starlette(

@@ -15,6 +15,7 @@ from tracker.errors import TrackerError
 from tracker.ipranges import SOURCES
 from tracker.mail_commands import MAIL_COMMANDS
 from tracker.settings import Settings
+from tracker.webhook_commands import WEBHOOK_COMMANDS
 
 __all__ = ["build_parser", "main"]
 
@@ -303,6 +304,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="apple: Apple's egress-ip-ranges.csv; the others: one network (CIDR) a line",
     )
 
+    webhook = command(
+        "webhook", "signed webhooks for consenting recipients' events", "tracker webhook add ..."
+    )
+    webhook_sub = webhook.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    hook_add = command(
+        "add",
+        "add an endpoint; prints its id and signing secret (default verdicts: human)",
+        "tracker webhook add --account acc_... --url https://crm.example.org/hook",
+        webhook_sub,
+        "webhook add",
+    )
+    hook_add.add_argument("--url", required=True)
+    hook_add.add_argument("--verdicts", default="human", help="e.g. human,proxy")
+    command(
+        "list",
+        "the account's endpoints",
+        "tracker webhook list --account acc_...",
+        webhook_sub,
+        "webhook list",
+    )
+    hook_remove = command(
+        "remove",
+        "remove an endpoint",
+        "tracker webhook remove --account acc_... --webhook whk_...",
+        webhook_sub,
+        "webhook remove",
+    )
+    hook_deliveries = command(
+        "deliveries",
+        "recent deliveries and their results",
+        "tracker webhook deliveries --account acc_... --webhook whk_...",
+        webhook_sub,
+        "webhook deliveries",
+    )
+    hook_deliveries.add_argument("--limit", type=int, default=50)
+    hook_replay = command(
+        "replay",
+        "send again what was delivered or given up since a time",
+        "tracker webhook replay --account acc_... --webhook whk_... --since 2026-11-01T00:00:00Z",
+        webhook_sub,
+        "webhook replay",
+    )
+    hook_replay.add_argument("--since", required=True, metavar="ISO8601")
+    for cmd in (hook_remove, hook_deliveries, hook_replay):
+        cmd.add_argument("--webhook", required=True)
+    for action in ("add", "list", "remove", "deliveries", "replay"):
+        webhook_sub.choices[action].add_argument("--account", required=True)
+
     keys = command("keys", "URL signing keys", "tracker keys rotate")
     keys_sub = keys.add_subparsers(dest="action", required=True, parser_class=_Parser)
     command(
@@ -343,6 +392,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> Output:
         return MAIL_COMMANDS["report link"](settings, args)
     if args.key in MAIL_COMMANDS:
         return MAIL_COMMANDS[args.key](settings, args)
+    if args.key in WEBHOOK_COMMANDS:
+        return WEBHOOK_COMMANDS[args.key](settings, args)
     if args.key in DPO_COMMANDS:
         return DPO_COMMANDS[args.key](settings, args)
     if args.key in CONSENT_COMMANDS:

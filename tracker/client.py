@@ -7,13 +7,18 @@
 Errors come back as ``ApiError`` with the HTTP status and, for a 422, the field at fault.
 """
 
-from collections.abc import AsyncIterator, Sequence
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-__all__ = ["ApiError", "TrackerClient"]
+__all__ = ["ApiError", "TrackerClient", "verify_webhook"]
 
 
 class ApiError(Exception):
@@ -151,3 +156,38 @@ class TrackerClient:
     async def verify_ledger(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("GET", "/dpo/verify-ledger")
         return result
+
+
+def verify_webhook(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    tolerance_seconds: int = 300,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Check a webhook's Standard Webhooks signature and return its payload.
+
+    ``headers`` must give ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature``
+    (names in lower case, as most frameworks give them). Raises ``ValueError`` if the
+    signature does not match or the timestamp is more than ``tolerance_seconds`` away.
+
+        payload = verify_webhook(SECRET, request.headers, await request.body())
+    """
+    message_id = headers["webhook-id"]
+    timestamp = int(headers["webhook-timestamp"])
+    if abs((time.time() if now is None else now) - timestamp) > tolerance_seconds:
+        raise ValueError("the webhook's timestamp is too far from now")
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    expected = base64.b64encode(
+        hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    ).decode()
+    offered = [
+        part.split(",", 1)[1]
+        for part in headers["webhook-signature"].split()
+        if part.startswith("v1,")
+    ]
+    if not any(hmac.compare_digest(expected, signature) for signature in offered):
+        raise ValueError("the webhook's signature does not match")
+    payload: dict[str, Any] = json.loads(body)
+    return payload

@@ -22,13 +22,13 @@ from tracker.minting import mint
 from tracker.reportpage import report_link
 from tracker.runtime import Runtime
 
-__all__ = ["MAX_BATCH", "mailer_routes"]
+__all__ = ["MAX_BATCH", "mailer", "mailer_routes"]
 
 MAX_BATCH = 1000
 Handler = Callable[[Request, Caller], Awaitable[Response]]
 
 
-def _mailer(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def mailer(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
             return await handler(request, await authenticate(request, "mailer"))
@@ -239,13 +239,13 @@ async def create_report_link(request: Request, caller: Caller) -> Response:
 def mailer_routes() -> list[Route]:
     base = "/api/v1/campaigns"
     return [
-        Route(base, _mailer(create_campaign), methods=["POST"]),
-        Route(base, _mailer(list_campaigns), methods=["GET"]),
-        Route(base + "/{campaign}", _mailer(show_campaign), methods=["GET"]),
-        Route(base + "/{campaign}/links", _mailer(register_links), methods=["POST"]),
-        Route(base + "/{campaign}/mint", _mailer(mint_one), methods=["POST"]),
-        Route(base + "/{campaign}/mint-batch", _mailer(mint_batch), methods=["POST"]),
-        Route(base + "/{campaign}/rewrite", _mailer(rewrite_mail), methods=["POST"]),
-        Route(base + "/{campaign}/report", _mailer(campaign_report), methods=["GET"]),
-        Route(base + "/{campaign}/report-link", _mailer(create_report_link), methods=["POST"]),
+        Route(base, mailer(create_campaign), methods=["POST"]),
+        Route(base, mailer(list_campaigns), methods=["GET"]),
+        Route(base + "/{campaign}", mailer(show_campaign), methods=["GET"]),
+        Route(base + "/{campaign}/links", mailer(register_links), methods=["POST"]),
+        Route(base + "/{campaign}/mint", mailer(mint_one), methods=["POST"]),
+        Route(base + "/{campaign}/mint-batch", mailer(mint_batch), methods=["POST"]),
+        Route(base + "/{campaign}/rewrite", mailer(rewrite_mail), methods=["POST"]),
+        Route(base + "/{campaign}/report", mailer(campaign_report), methods=["GET"]),
+        Route(base + "/{campaign}/report-link", mailer(create_report_link), methods=["POST"]),
     ]

@@ -36,6 +36,12 @@ _CAMPAIGN = {
     "required": True,
     "schema": {"type": "string", "pattern": "^cmp_[0-9a-z]{13}$"},
 }
+_WEBHOOK = {
+    "name": "webhook",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^whk_[0-9a-z]{13}$"},
+}
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 _MAILER = [{"bearer": ["mailer"]}]
 _DPO = [{"bearer": ["dpo"]}]
@@ -348,6 +354,69 @@ _PATHS: dict[str, Any] = {
             },
             parameters=[_CAMPAIGN],
             operation_id="createReportLink",
+        ),
+    },
+    "/api/v1/webhooks": {
+        "post": _op(
+            "Add a webhook endpoint; the secret is shown once",
+            _MAILER,
+            {
+                "201": _json(
+                    {
+                        "type": "object",
+                        "required": ["webhook", "secret"],
+                        "properties": {"webhook": {"type": "string"}, "secret": {"type": "string"}},
+                    },
+                    "created",
+                )
+            },
+            body={
+                "type": "object",
+                "required": ["url"],
+                "properties": {
+                    "url": {"type": "string"},
+                    "verdicts": {"type": "array", "items": {"enum": ["human", "proxy", "machine"]}},
+                },
+            },
+            operation_id="addWebhook",
+        ),
+        "get": _op(
+            "The account's webhook endpoints",
+            _MAILER,
+            {"200": _json({"type": "array"}, "endpoints")},
+            operation_id="listWebhooks",
+        ),
+    },
+    "/api/v1/webhooks/{webhook}": {
+        "delete": _op(
+            "Remove an endpoint",
+            _MAILER,
+            {"200": _json({"type": "object"}, "removed"), **_NOT_FOUND},
+            parameters=[_WEBHOOK],
+            operation_id="removeWebhook",
+        ),
+    },
+    "/api/v1/webhooks/{webhook}/deliveries": {
+        "get": _op(
+            "Recent deliveries and their results",
+            _MAILER,
+            {"200": _json({"type": "array"}, "deliveries"), **_NOT_FOUND},
+            parameters=[_WEBHOOK],
+            operation_id="webhookDeliveries",
+        ),
+    },
+    "/api/v1/webhooks/{webhook}/replay": {
+        "post": _op(
+            "Send again what was delivered or given up since a time",
+            _MAILER,
+            {"200": _json({"type": "object", "required": ["replayed"]}, "queued"), **_NOT_FOUND},
+            body={
+                "type": "object",
+                "required": ["since"],
+                "properties": {"since": {"type": "string", "format": "date-time"}},
+            },
+            parameters=[_WEBHOOK],
+            operation_id="replayWebhook",
         ),
     },
     "/api/v1/consents/import": {

@@ -27,7 +27,7 @@ from aggregates.hll import SketchHasher
 from aggregates.report import sketch_name
 from consent.cache import CachedConsent, ConsentCache
 from consent.db import fetch_states
-from tracker import db
+from tracker import db, webhooks_db
 from tracker.behaviour import Remark
 from tracker.groups import Group
 from tracker.metrics import Metrics
@@ -78,6 +78,7 @@ class Recorder:
         max_batch: int = 2_000,
         take_remarks: Callable[[], list[Remark]] | None = None,
         metrics: Metrics | None = None,
+        webhook_hold_seconds: float = 30.0,
     ) -> None:
         self._pool = pool
         self._cache = cache
@@ -86,6 +87,7 @@ class Recorder:
         self._max_batch = max_batch
         self._take_remarks = take_remarks
         self._metrics = metrics
+        self._webhook_hold = webhook_hold_seconds
         self.recent = RecentHits()
         self._queue: list[tuple[Hit, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -262,6 +264,9 @@ class Recorder:
             if not await db.insert_recorded_group(conn, group.id):
                 return  # committed before; the acknowledgement was lost
             await db.insert_consented_events(conn, group.events)
+            await webhooks_db.queue_deliveries(
+                conn, [(event.id, event.at) for event in group.events], self._webhook_hold
+            )
             await aggregates_db.upsert_counters(conn, +group.increments)
             await aggregates_db.subtract_counters(conn, +group.decrements)
             await aggregates_db.upsert_registers(conn, group.ranks)

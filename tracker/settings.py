@@ -59,6 +59,10 @@ class Settings:
     writer_max_batch: int = 2_000
     consent_min_seconds: float = 2.0
     limit_concurrency: int = 4_000
+    webhook_hold_seconds: float = 30.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_backoff_seconds: float = 5.0
+    webhook_give_up_seconds: float = 86_400.0
     # Machine classification (tracker.classify): see README, "Classification".
     too_fast_seconds: float = 5.0
     burst_subjects: int = 5
@@ -97,6 +101,12 @@ class Settings:
             writer_max_batch=_int(env, "TRACKER_WRITER_MAX_BATCH", 2_000, minimum=1),
             consent_min_seconds=_float(env, "TRACKER_CONSENT_MIN_SECONDS", 2.0),
             limit_concurrency=_int(env, "TRACKER_LIMIT_CONCURRENCY", 4_000, minimum=1),
+            webhook_hold_seconds=_float(env, "TRACKER_WEBHOOK_HOLD_SECONDS", 30.0),
+            webhook_timeout_seconds=_float(env, "TRACKER_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_backoff_seconds=_float(env, "TRACKER_WEBHOOK_BACKOFF_SECONDS", 5.0),
+            webhook_give_up_seconds=_float(
+                env, "TRACKER_WEBHOOK_GIVE_UP_SECONDS", 86_400.0, maximum=30 * 86_400.0
+            ),
             too_fast_seconds=_float(env, "TRACKER_TOO_FAST_SECONDS", 5.0),
             burst_subjects=_int(env, "TRACKER_BURST_SUBJECTS", 5, minimum=2),
             burst_seconds=_float(env, "TRACKER_BURST_SECONDS", 5.0),
@@ -130,7 +140,7 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> in
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Mapping[str, str], name: str, default: float, *, maximum: float = 3600.0) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -138,8 +148,8 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not 0 <= value <= 3600:
-        raise ConfigError(f"{name} must be between 0 and 3600 seconds, not {value}")
+    if not 0 <= value <= maximum:
+        raise ConfigError(f"{name} must be between 0 and {maximum:g} seconds, not {value}")
     return value
 
 

@@ -1,0 +1,236 @@
+"""Webhooks against a real receiver on 127.0.0.1: signed, filtered, retried, never for
+non-consenting recipients, delivered once by several deliverers, replayable."""
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from tests.conftest import CLIENT_ADDRESS
+from tests.factories import grant, make_campaign, mint_for, path_of, person, withdraw
+from tracker import db, webhooks_db
+from tracker.app import create_app
+from tracker.client import verify_webhook
+from tracker.minting import mint
+from tracker.runtime import Runtime
+from tracker.settings import Settings
+from tracker.webhooks import Deliverer, DeliveryPolicy, add_webhook
+
+
+class Receiver:
+    """A tiny HTTP server that answers with scripted statuses ("hang": never answers)."""
+
+    def __init__(self, script: list[int | str] | None = None) -> None:
+        self.script = list(script or [])
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._stop = asyncio.Event()
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> "Receiver":
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._stop.set()
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await asyncio.sleep(0.05)  # let the handlers see it and finish
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)}
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        self.received.append((headers, body))
+        action = self.script.pop(0) if self.script else 200
+        if action == "hang":
+            await self._stop.wait()
+            return
+        writer.write(
+            f"HTTP/1.1 {action} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        writer.close()
+
+    async def wait_for(self, count: int, seconds: float = 8.0) -> None:
+        for _ in range(int(seconds / 0.05)):
+            if len(self.received) >= count:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{len(self.received)} of {count} webhooks arrived")
+
+
+def _settings(settings: Settings, hold: float = 0.0) -> Settings:
+    return dataclasses.replace(
+        settings,
+        webhook_hold_seconds=hold,
+        webhook_timeout_seconds=0.5,
+        webhook_backoff_seconds=0.1,
+    )
+
+
+@pytest.fixture
+async def hook_client(
+    settings: Settings, dsn: str, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    hold = float(getattr(request, "param", 0.0))
+    app = create_app(Runtime.from_settings(_settings(settings, hold)), dsn)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=CLIENT_ADDRESS)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t.test") as client:
+            yield app, client
+
+
+async def test_only_consenting_recipients_human_events_arrive_signed(
+    conn: asyncpg.Connection,
+    runtime: Runtime,
+    hook_client: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    _, client = hook_client
+    scenario = await make_campaign(conn)
+    async with Receiver() as receiver:
+        _, secret = await add_webhook(conn, scenario.account_id, receiver.url, ["human"])
+        await grant(conn, runtime, scenario, "ada@example.org")
+        ada = await mint_for(conn, runtime, scenario, "ada@example.org")
+        bob = await mint_for(conn, runtime, scenario, "bob@example.org")
+        target = next(iter(ada.links))
+        await client.get(path_of(ada.pixel), headers=person(1))
+        await client.get(path_of(ada.links[target]), headers=person(1))
+        await client.get(path_of(ada.pixel), headers={"user-agent": "curl/8.5"})  # machine
+        await client.get(path_of(bob.pixel), headers=person(2))
+        await client.get(path_of(bob.links[target]), headers=person(2))
+        await receiver.wait_for(2)
+        await asyncio.sleep(0.5)
+        assert len(receiver.received) == 2
+        payloads = [verify_webhook(secret, h, body) for h, body in receiver.received]
+    assert sorted((p["type"], p["recipient"], p["link"], p["verdict"]) for p in payloads) == [
+        ("click", "ada@example.org", target, "human"),
+        ("open", "ada@example.org", None, "human"),
+    ]
+    with pytest.raises(ValueError, match="signature"):
+        verify_webhook(secret, receiver.received[0][0], receiver.received[0][1] + b" ")
+
+
+async def test_a_500_then_a_200_is_two_attempts_with_one_webhook_id(
+    conn: asyncpg.Connection,
+    runtime: Runtime,
+    hook_client: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    _, client = hook_client
+    scenario = await make_campaign(conn)
+    async with Receiver([500, "hang", 200]) as receiver:
+        webhook_id, _ = await add_webhook(conn, scenario.account_id, receiver.url, ["human"])
+        await grant(conn, runtime, scenario, "ada@example.org")
+        ada = await mint_for(conn, runtime, scenario, "ada@example.org")
+        await client.get(path_of(ada.pixel), headers=person(1))
+        await receiver.wait_for(3)
+        ids = {headers["webhook-id"] for headers, _ in receiver.received}
+        assert len(ids) == 1
+        for _ in range(40):
+            rows = await webhooks_db.fetch_deliveries(conn, scenario.account_id, webhook_id, 5)
+            if rows[0]["state"] == "delivered":
+                break
+            await asyncio.sleep(0.05)
+    assert (rows[0]["state"], rows[0]["attempts"]) == ("delivered", 3)
+    attempts = await webhooks_db.fetch_attempts(conn, rows[0]["id"])
+    assert [(a["status"], a["error"]) for a in attempts] == [
+        (500, "HTTP 500"),
+        (None, "timed out"),
+        (200, None),
+    ]
+
+
+@pytest.mark.parametrize("hook_client", [1.0], indirect=True)  # hold deliveries for 1 s
+async def test_withdrawal_or_a_honeypot_before_delivery_drops_the_event(
+    conn: asyncpg.Connection,
+    runtime: Runtime,
+    hook_client: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    _, client = hook_client
+    scenario = await make_campaign(conn)
+    honeypot = await db.ensure_honeypot_link(conn, scenario.campaign.id, "http://t/nothing")
+    async with Receiver() as receiver:
+        await add_webhook(conn, scenario.account_id, receiver.url, ["human"])
+        for email in ("ada@example.org", "eve@example.org", "cy@example.org"):
+            await grant(conn, runtime, scenario, email)
+        async with conn.transaction():
+            mails = {
+                email: await mint(
+                    conn,
+                    runtime,
+                    campaign=scenario.campaign,
+                    email=email,
+                    honeypot_link=honeypot,
+                    now=datetime.now(UTC),
+                )
+                for email in ("ada@example.org", "eve@example.org", "cy@example.org")
+            }
+        for n, mail in enumerate(mails.values()):
+            await client.get(path_of(mail.pixel), headers=person(n))
+        await withdraw(conn, runtime, scenario, "ada@example.org")
+        trap = mails["eve@example.org"].honeypot
+        assert trap is not None
+        await client.get(path_of(trap), headers=person(1))  # a scanner: eve's open was one
+        await client.get("/healthz")
+        await receiver.wait_for(1, seconds=4)
+        await asyncio.sleep(1.0)
+        recipients = [verify_webhook_unsigned(body) for _, body in receiver.received]
+    assert recipients == ["cy@example.org"]
+
+
+def verify_webhook_unsigned(body: bytes) -> str:
+    import json
+
+    return str(json.loads(body)["recipient"])
+
+
+async def test_two_deliverers_send_each_event_once_and_replay_sends_again(
+    conn: asyncpg.Connection,
+    runtime: Runtime,
+    dsn: str,
+    hook_client: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    app, client = hook_client
+    scenario = await make_campaign(conn)
+    async with Receiver() as receiver:
+        webhook_id, _ = await add_webhook(conn, scenario.account_id, receiver.url, ["human"])
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+        assert pool is not None
+        second = Deliverer(pool, runtime.directory.vault, DeliveryPolicy(hold_seconds=0))
+        task = asyncio.get_running_loop().create_task(second.run_forever(idle_seconds=0.05))
+        try:
+            for n in range(30):
+                email = f"p{n}@example.org"
+                await grant(conn, runtime, scenario, email)
+                mail = await mint_for(conn, runtime, scenario, email)
+                await client.get(path_of(mail.pixel), headers=person(n))
+            await receiver.wait_for(30)
+            await asyncio.sleep(0.5)
+            ids = [headers["webhook-id"] for headers, _ in receiver.received]
+            assert len(ids) == 30 and len(set(ids)) == 30
+            assert second.delivered + app.state.deliverer.delivered == 30
+
+            since = datetime.now(UTC) - timedelta(minutes=5)
+            assert (
+                await webhooks_db.replay_since(conn, scenario.account_id, webhook_id, since) == 30
+            )
+            await receiver.wait_for(60)
+            assert sorted(h["webhook-id"] for h, _ in receiver.received[30:]) == sorted(ids)
+        finally:
+            task.cancel()
+            await second.close()
+            await pool.close()

@@ -1,0 +1,98 @@
+"""`tracker webhook add|list|remove|deliveries|replay`."""
+
+from argparse import Namespace
+from datetime import UTC, datetime
+
+from tracker import accounts, webhooks_db
+from tracker.commands import Command, Output, with_database
+from tracker.database import Connection
+from tracker.errors import InvalidInput
+from tracker.ids import format_id, parse_id
+from tracker.runtime import Runtime
+from tracker.webhooks import add_webhook, remove_webhook
+
+__all__ = ["WEBHOOK_COMMANDS"]
+
+
+async def add(conn: Connection, runtime: Runtime, args: Namespace) -> Output:
+    account = await accounts.get_account(conn, parse_id("acc", args.account))
+    verdicts = [v.strip() for v in args.verdicts.split(",") if v.strip()]
+    webhook_id, secret = await add_webhook(conn, account.id, args.url, verdicts)
+    label = format_id("whk", webhook_id)
+    return Output(
+        {"webhook": label, "secret": secret},
+        f"webhook {label} for {', '.join(sorted(set(verdicts)))} events\n"
+        f"secret: {secret}\nKeep the secret now: receivers verify signatures with it.",
+    )
+
+
+async def list_webhooks(conn: Connection, runtime: Runtime, args: Namespace) -> Output:
+    account = await accounts.get_account(conn, parse_id("acc", args.account))
+    hooks = await webhooks_db.fetch_webhooks(conn, account.id)
+    data = [
+        {
+            "webhook": format_id("whk", h.id),
+            "url": h.url,
+            "verdicts": h.verdicts,
+            "created_at": h.created_at.isoformat(),
+        }
+        for h in hooks
+    ]
+    text = (
+        "\n".join(f"{d['webhook']}  {','.join(d['verdicts']):<20} {d['url']}" for d in data)
+        or "no webhooks"
+    )
+    return Output(data, text)
+
+
+async def remove(conn: Connection, runtime: Runtime, args: Namespace) -> Output:
+    account = await accounts.get_account(conn, parse_id("acc", args.account))
+    await remove_webhook(conn, account.id, parse_id("whk", args.webhook))
+    return Output({"removed": args.webhook}, f"removed {args.webhook}")
+
+
+async def deliveries(conn: Connection, runtime: Runtime, args: Namespace) -> Output:
+    account = await accounts.get_account(conn, parse_id("acc", args.account))
+    rows = await webhooks_db.fetch_deliveries(
+        conn, account.id, parse_id("whk", args.webhook), args.limit
+    )
+    data = [
+        {
+            "id": str(r["id"]),
+            "state": r["state"],
+            "attempts": r["attempts"],
+            "created_at": r["created_at"].isoformat(),
+            "last_status": r["last_status"],
+            "last_error": r["last_error"],
+        }
+        for r in rows
+    ]
+    text = (
+        "\n".join(
+            f"{d['created_at'][:19]}  {d['id']}  {d['state']:<9} attempts "
+            f"{d['attempts']}  {d['last_status'] or d['last_error'] or ''}"
+            for d in data
+        )
+        or "no deliveries yet"
+    )
+    return Output(data, text)
+
+
+async def replay(conn: Connection, runtime: Runtime, args: Namespace) -> Output:
+    account = await accounts.get_account(conn, parse_id("acc", args.account))
+    try:
+        since = datetime.fromisoformat(args.since)
+    except ValueError:
+        raise InvalidInput(f"--since {args.since!r} is not an ISO 8601 time") from None
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    count = await webhooks_db.replay_since(conn, account.id, parse_id("whk", args.webhook), since)
+    return Output({"replayed": count}, f"{count} deliveries queued again (same webhook-ids)")
+
+
+WEBHOOK_COMMANDS: dict[str, Command] = {
+    "webhook add": with_database(add),
+    "webhook list": with_database(list_webhooks),
+    "webhook remove": with_database(remove),
+    "webhook deliveries": with_database(deliveries),
+    "webhook replay": with_database(replay),
+}

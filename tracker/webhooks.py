@@ -1,0 +1,184 @@
+"""Webhooks: per-recipient events of consenting recipients, signed the Standard Webhooks way.
+
+An event that passes an endpoint's verdict filter is queued in the outbox in the commit
+that records it, held for a while (so that a honeypot or burst can still turn it into a
+machine event), then posted by a ``Deliverer``: ``webhook-id`` (the outbox id, the same on
+every retry), ``webhook-timestamp`` and ``webhook-signature: v1,<base64 HMAC-SHA256 of
+"id.timestamp.body">``. Failures are retried with exponential backoff and jitter until the
+give-up time; then the delivery is kept as failed, for ``replay``. Just before each attempt
+the event is checked again: withdrawn or lapsed consent, erasure, a removed endpoint or a
+verdict that no longer passes the filter drop it.
+"""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import random
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+
+from tracker import webhooks_db
+from tracker.campaigns import validate_target
+from tracker.crypto import EmailVault, UnreadableEmail
+from tracker.database import Connection
+from tracker.errors import InvalidInput, NotFound
+from tracker.ids import format_id, new_id
+
+__all__ = ["Deliverer", "DeliveryPolicy", "add_webhook", "new_secret", "sign"]
+
+_logger = logging.getLogger("tracker.webhooks")
+VERDICTS = ("human", "proxy", "machine")
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+async def add_webhook(
+    conn: Connection, account_id: int, url: str, verdicts: Sequence[str]
+) -> tuple[int, str]:
+    validate_target(url)
+    unknown = sorted(set(verdicts) - set(VERDICTS))
+    if unknown or not verdicts:
+        raise InvalidInput(f"verdicts must be some of {', '.join(VERDICTS)}")
+    webhook_id, secret = new_id(), new_secret()
+    await webhooks_db.insert_webhook(
+        conn, webhook_id, account_id, url, secret, sorted(set(verdicts))
+    )
+    return webhook_id, secret
+
+
+async def remove_webhook(conn: Connection, account_id: int, webhook_id: int) -> None:
+    if not await webhooks_db.remove_webhook(conn, account_id, webhook_id):
+        raise NotFound(f"there is no webhook {format_id('whk', webhook_id)} in this account")
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    hold_seconds: float = 30.0  # before the first attempt, for reclassification
+    timeout_seconds: float = 10.0
+    backoff_seconds: float = 5.0  # first retry; doubles each time, with jitter
+    give_up_seconds: float = 86_400.0
+    batch: int = 20
+
+
+class Deliverer:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        vault: EmailVault,
+        policy: DeliveryPolicy,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._pool = pool
+        self._vault = vault
+        self._policy = policy
+        self._http = httpx.AsyncClient(
+            timeout=policy.timeout_seconds, transport=transport, follow_redirects=False
+        )
+        self.delivered = 0
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def run_forever(self, idle_seconds: float = 0.5) -> None:
+        while True:
+            try:
+                if await self.deliver_due():
+                    continue
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                _logger.warning("webhook delivery paused (%s)", exc.__class__.__name__)
+            await asyncio.sleep(idle_seconds)
+
+    async def deliver_due(self) -> int:
+        """Attempt every due delivery once; returns how many were attempted or dropped."""
+        lease = self._policy.timeout_seconds * self._policy.batch + 30
+        async with self._pool.acquire() as conn:
+            claimed = await webhooks_db.claim_due(conn, self._policy.batch, lease)
+        await asyncio.gather(*(self._deliver(delivery) for delivery in claimed))
+        return len(claimed)
+
+    async def _deliver(self, delivery: webhooks_db.Delivery) -> None:
+        body = self._payload(delivery) if delivery.deliverable else None
+        if body is None:
+            async with self._pool.acquire() as conn:
+                await webhooks_db.finish(conn, delivery.id, "dropped", None, None, 0)
+            return
+        started = time.perf_counter()
+        status, error = await self._post(delivery, body)
+        duration = int((time.perf_counter() - started) * 1000)
+        async with self._pool.acquire() as conn:
+            if status is not None and 200 <= status < 300:
+                self.delivered += 1
+                await webhooks_db.finish(conn, delivery.id, "delivered", status, None, duration)
+            elif self._gave_up(delivery):
+                await webhooks_db.finish(conn, delivery.id, "failed", status, error, duration)
+            else:
+                await webhooks_db.retry_later(
+                    conn, delivery.id, self._backoff(delivery), status, error, duration
+                )
+
+    async def _post(
+        self, delivery: webhooks_db.Delivery, body: bytes
+    ) -> tuple[int | None, str | None]:
+        timestamp = int(time.time())
+        headers: Mapping[str, str] = {
+            "content-type": "application/json",
+            "webhook-id": str(delivery.id),
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(delivery.secret, str(delivery.id), timestamp, body),
+        }
+        try:
+            response = await self._http.post(delivery.url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            return None, "timed out"
+        except httpx.HTTPError as exc:
+            return None, exc.__class__.__name__
+        return response.status_code, None if response.is_success else f"HTTP {response.status_code}"
+
+    def _payload(self, delivery: webhooks_db.Delivery) -> bytes | None:
+        assert delivery.recipient_id is not None and delivery.at is not None
+        try:
+            if delivery.email_ciphertext is None:
+                return None
+            email = self._vault.open(
+                delivery.recipient_id, delivery.email_ciphertext, delivery.wrapped_key
+            )
+        except UnreadableEmail:
+            return None  # erased
+        assert delivery.campaign_id is not None
+        return json.dumps(
+            {
+                "type": "open" if delivery.link_no == 0 else "click",
+                "campaign": format_id("cmp", delivery.campaign_id),
+                "recipient": email,
+                "link": delivery.link_url if delivery.link_no else None,
+                "at": delivery.at.isoformat(),
+                "verdict": delivery.verdict,
+                "reasons": delivery.reasons or [],
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    def _gave_up(self, delivery: webhooks_db.Delivery) -> bool:
+        age = (datetime.now(UTC) - delivery.created_at).total_seconds()
+        return age >= self._policy.give_up_seconds
+
+    def _backoff(self, delivery: webhooks_db.Delivery) -> float:
+        base = self._policy.backoff_seconds * 2 ** max(delivery.attempts - 1, 0)
+        return float(min(base, 3600.0) * random.uniform(0.5, 1.5))  # noqa: S311 - jitter
