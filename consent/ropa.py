@@ -39,7 +39,12 @@ def build_ropa(account: Account) -> dict[str, Any]:
             "a human/proxy/machine verdict",
         ],
         "not_collected": ["IP addresses", "user agents", "location", "device identifiers"],
-        "recipients": ["The controller", "The operator of the server as processor, if any"],
+        "recipients": [
+            "The controller",
+            "The operator of the server as processor, if any",
+            "Operators of the webhook endpoints the controller configures, for consenting "
+            "recipients' events only (tracker webhook list)",
+        ],
         "third_country_transfers": "none",
         "retention": {
             "events_days": account.retention_days,
