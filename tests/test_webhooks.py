@@ -5,6 +5,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -13,6 +14,7 @@ from starlette.applications import Starlette
 
 from tests.conftest import CLIENT_ADDRESS
 from tests.factories import grant, make_campaign, mint_for, path_of, person, withdraw
+from tests.servers import running_server
 from tracker import db, webhooks_db
 from tracker.app import create_app
 from tracker.client import verify_webhook
@@ -234,3 +236,33 @@ async def test_two_deliverers_send_each_event_once_and_replay_sends_again(
             task.cancel()
             await second.close()
             await pool.close()
+
+
+@pytest.mark.slow
+async def test_two_server_processes_deliver_each_event_once(
+    conn: asyncpg.Connection, runtime: Runtime, test_env: dict[str, str], tmp_path: Path
+) -> None:
+    scenario = await make_campaign(conn)
+    env = {
+        **test_env,
+        "TRACKER_WEBHOOK_HOLD_SECONDS": "0",
+        "TRACKER_TRUSTED_PROXIES": "127.0.0.1/32",
+    }
+    async with Receiver() as receiver:
+        await add_webhook(conn, scenario.account_id, receiver.url, ["human"])
+        pixels = []
+        for n in range(40):
+            email = f"two{n}@example.org"
+            await grant(conn, runtime, scenario, email)
+            pixels.append(path_of((await mint_for(conn, runtime, scenario, email)).pixel))
+        with (
+            running_server(env, tmp_path / "a.log") as a,
+            running_server(env, tmp_path / "b.log") as b,
+        ):
+            async with httpx.AsyncClient() as http:
+                for n, pixel in enumerate(pixels):
+                    await http.get((a if n % 2 else b) + pixel, headers=person(n))
+            await receiver.wait_for(40, seconds=15)
+            await asyncio.sleep(1.5)  # both deliverers keep polling: nothing more may come
+    ids = [headers["webhook-id"] for headers, _ in receiver.received]
+    assert len(ids) == 40 and len(set(ids)) == 40
