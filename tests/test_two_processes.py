@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.consent_forms import BROWSER, form_fields
-from tests.factories import grant, make_campaign, mint_for, withdraw
+from tests.factories import grant, make_campaign, mint_for, path_of, person, withdraw
 from tests.servers import running_server
 from tracker.runtime import Runtime
 
@@ -76,3 +76,32 @@ async def test_consent_given_and_withdrawn_on_one_server_page_is_obeyed_by_anoth
             await asyncio.sleep(1.0)
             await http.get(b + pixel)
             assert await events() == 1
+
+
+async def test_two_server_processes_under_load_count_every_answered_request(
+    conn: asyncpg.Connection, runtime: Runtime, test_env: dict[str, str], tmp_path: Path
+) -> None:
+    scenario = await make_campaign(conn)
+    await grant(conn, runtime, scenario, "ada@example.org")
+    pixels = [
+        path_of((await mint_for(conn, runtime, scenario, f"load{n}@example.org")).pixel)
+        for n in range(100)
+    ]
+    named = path_of((await mint_for(conn, runtime, scenario, "ada@example.org")).pixel)
+    env = {**test_env, "TRACKER_TRUSTED_PROXIES": "127.0.0.1/32"}
+    with (
+        running_server(env, tmp_path / "a.log") as a,
+        running_server(env, tmp_path / "b.log") as b,
+    ):
+        limits = httpx.Limits(max_connections=40)
+        async with httpx.AsyncClient(limits=limits, timeout=10) as http:
+
+            async def one(n: int) -> int:
+                base = a if n % 2 else b
+                path = named if n % 10 == 0 else pixels[n % len(pixels)]
+                return (await http.get(base + path, headers=person(n))).status_code
+
+            statuses = await asyncio.gather(*(one(n) for n in range(600)))
+    assert statuses.count(200) == 600
+    assert await conn.fetchval("SELECT sum(events) FROM counters") == 600
+    assert await conn.fetchval("SELECT count(*) FROM events") == 60  # ada's, every tenth
