@@ -153,7 +153,7 @@ class Recorder:
             hits = [hit for hit, _ in batch]
             remarks = self._take_remarks() if self._take_remarks else []
             corrections = self.recent.apply(remarks, hits)
-            await self._write(self._group(hits, corrections))
+            await self._write(self.group_of(hits, corrections))
             self.recent.add(hits, time.time())
             for _, future in batch:
                 if not future.done():
@@ -220,7 +220,8 @@ class Recorder:
             _logger.info("PostgreSQL is back; the spool is replayed")
         self.degraded = False
 
-    def _group(self, hits: list[Hit], corrections: Corrections) -> Group:
+    def group_of(self, hits: list[Hit], corrections: Corrections) -> Group:
+        """The group that commits these hits (with a new id) and these corrections."""
         group = Group(uuid.uuid4())
         for hit in hits:
             if hit.recipient_id is not None:
