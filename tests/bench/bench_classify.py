@@ -55,7 +55,11 @@ def per_request(run: Callable[[], int]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=200_000)
-    count = parser.parse_args().requests
+    parser.add_argument(
+        "--pixel", action="store_true", help="also serve pixels from a real server, to compare"
+    )
+    args = parser.parse_args()
+    count = args.requests
     uas = agents()
     rng = random.Random(1)
     ips = [f"198.51.{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(5_000)]
@@ -81,6 +85,14 @@ def main() -> None:
         for n in range(count)
     ]
     print(f"Apple MPP fetch:          {per_request(lambda: classify_all(warm, mpp)):6.1f} µs")
+    if args.pixel:
+        from tests.bench.pixel_rate import measure_pixel_rate
+
+        rate = measure_pixel_rate()
+        print(
+            f"serving one pixel (one worker, end to end): {1e6 / rate:6.0f} µs"
+            f" ({rate:,.0f} requests/s)"
+        )
 
 
 if __name__ == "__main__":
