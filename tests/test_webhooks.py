@@ -3,6 +3,9 @@ non-consenting recipients, delivered once by several deliverers, replayable."""
 
 import asyncio
 import dataclasses
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -266,3 +269,44 @@ async def test_two_server_processes_deliver_each_event_once(
             await asyncio.sleep(1.5)  # both deliverers keep polling: nothing more may come
     ids = [headers["webhook-id"] for headers, _ in receiver.received]
     assert len(ids) == 40 and len(set(ids)) == 40
+
+
+@pytest.mark.slow
+async def test_a_server_with_delivery_off_leaves_it_to_tracker_webhook_deliver(
+    conn: asyncpg.Connection, runtime: Runtime, test_env: dict[str, str], tmp_path: Path
+) -> None:
+    scenario = await make_campaign(conn)
+    env = {
+        **test_env,
+        "TRACKER_WEBHOOK_HOLD_SECONDS": "0",
+        "TRACKER_WEBHOOK_DELIVERY": "off",
+        "TRACKER_TRUSTED_PROXIES": "127.0.0.1/32",
+    }
+    async with Receiver() as receiver:
+        await add_webhook(conn, scenario.account_id, receiver.url, ["human"])
+        pixels = []
+        for n in range(5):
+            email = f"off{n}@example.org"
+            await grant(conn, runtime, scenario, email)
+            pixels.append(path_of((await mint_for(conn, runtime, scenario, email)).pixel))
+        with running_server(env, tmp_path / "serve.log") as base:
+            async with httpx.AsyncClient() as http:
+                for n, pixel in enumerate(pixels):
+                    assert (await http.get(base + pixel, headers=person(n))).status_code == 200
+            await asyncio.sleep(1.5)
+            assert receiver.received == []  # queued, but this server does not post
+            with (tmp_path / "deliver.log").open("wb") as log:
+                deliverer = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    *("-m", "tracker.cli", "webhook", "deliver"),
+                    env={**os.environ, **env},
+                    stdout=log,
+                    stderr=asyncio.subprocess.STDOUT,
+                )
+                try:
+                    await receiver.wait_for(5, seconds=15)
+                finally:
+                    deliverer.send_signal(signal.SIGINT)
+                    code = await asyncio.wait_for(deliverer.wait(), 10)
+            assert code == 0, (tmp_path / "deliver.log").read_text()
+    assert len({headers["webhook-id"] for headers, _ in receiver.received}) == 5

@@ -32,7 +32,7 @@ from tracker.runtime import Runtime
 from tracker.settings import Settings
 from tracker.spool import Spool
 from tracker.tracking import Tracking
-from tracker.webhooks import Deliverer, DeliveryPolicy
+from tracker.webhooks import Deliverer, delivery_policy
 
 __all__ = ["WORKER_DSN_VARIABLE", "app_from_environ", "create_app"]
 
@@ -65,17 +65,12 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
         )
         recorder.start()
         maintenance = asyncio.get_running_loop().create_task(Maintenance(pool).run_forever())
-        deliverer = Deliverer(
-            pool,
-            runtime.directory.vault,
-            DeliveryPolicy(
-                hold_seconds=settings.webhook_hold_seconds,
-                timeout_seconds=settings.webhook_timeout_seconds,
-                backoff_seconds=settings.webhook_backoff_seconds,
-                give_up_seconds=settings.webhook_give_up_seconds,
-            ),
+        deliverer = Deliverer(pool, runtime.directory.vault, delivery_policy(settings))
+        delivering = asyncio.get_running_loop().create_task(
+            deliverer.run_forever()
+            if settings.webhook_delivery == "inline"
+            else asyncio.Event().wait()  # another process delivers (tracker webhook deliver)
         )
-        delivering = asyncio.get_running_loop().create_task(deliverer.run_forever())
         links = LinkCache(pool, settings.link_cache_size)
         await links.preload(_PRELOAD_CAMPAIGNS)
         with contextlib.suppress(TimeoutError):

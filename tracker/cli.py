@@ -349,6 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
     hook_replay.add_argument("--since", required=True, metavar="ISO8601")
     for cmd in (hook_remove, hook_deliveries, hook_replay):
         cmd.add_argument("--webhook", required=True)
+    command(
+        "deliver",
+        "deliver webhooks in this process (for TRACKER_WEBHOOK_DELIVERY=off servers)",
+        "TRACKER_WEBHOOK_DELIVERY=off tracker serve & tracker webhook deliver",
+        webhook_sub,
+        "webhook deliver",
+    )
     for action in ("add", "list", "remove", "deliveries", "replay"):
         webhook_sub.choices[action].add_argument("--account", required=True)
 

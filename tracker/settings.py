@@ -59,6 +59,7 @@ class Settings:
     writer_max_batch: int = 2_000
     consent_min_seconds: float = 2.0
     limit_concurrency: int = 4_000
+    webhook_delivery: str = "inline"  # "inline": serve delivers; "off": `webhook deliver` does
     webhook_hold_seconds: float = 30.0
     webhook_timeout_seconds: float = 10.0
     webhook_backoff_seconds: float = 5.0
@@ -101,6 +102,7 @@ class Settings:
             writer_max_batch=_int(env, "TRACKER_WRITER_MAX_BATCH", 2_000, minimum=1),
             consent_min_seconds=_float(env, "TRACKER_CONSENT_MIN_SECONDS", 2.0),
             limit_concurrency=_int(env, "TRACKER_LIMIT_CONCURRENCY", 4_000, minimum=1),
+            webhook_delivery=_choice(env, "TRACKER_WEBHOOK_DELIVERY", ("inline", "off")),
             webhook_hold_seconds=_float(env, "TRACKER_WEBHOOK_HOLD_SECONDS", 30.0),
             webhook_timeout_seconds=_float(env, "TRACKER_WEBHOOK_TIMEOUT_SECONDS", 10.0),
             webhook_backoff_seconds=_float(env, "TRACKER_WEBHOOK_BACKOFF_SECONDS", 5.0),
@@ -137,6 +139,13 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> in
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip() or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
     return value
 
 

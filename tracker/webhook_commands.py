@@ -1,15 +1,17 @@
 """`tracker webhook add|list|remove|deliveries|replay`."""
 
+import asyncio
 from argparse import Namespace
 from datetime import UTC, datetime
 
 from tracker import accounts, webhooks_db
 from tracker.commands import Command, Output, with_database
-from tracker.database import Connection
+from tracker.database import Connection, create_pool, database_url
 from tracker.errors import InvalidInput
 from tracker.ids import format_id, parse_id
 from tracker.runtime import Runtime
-from tracker.webhooks import add_webhook, remove_webhook
+from tracker.settings import Settings
+from tracker.webhooks import Deliverer, add_webhook, delivery_policy, remove_webhook
 
 __all__ = ["WEBHOOK_COMMANDS"]
 
@@ -89,7 +91,30 @@ async def replay(conn: Connection, runtime: Runtime, args: Namespace) -> Output:
     return Output({"replayed": count}, f"{count} deliveries queued again (same webhook-ids)")
 
 
+def deliver(settings: Settings, args: Namespace) -> Output:
+    """Deliver webhooks in a process of its own, so that posting never slows the pixel path
+    (set TRACKER_WEBHOOK_DELIVERY=off for `tracker serve`)."""
+    runtime = Runtime.from_settings(settings)
+    with database_url(settings) as dsn:
+
+        async def run() -> None:
+            pool = await create_pool(dsn, min_size=1, max_size=4)
+            deliverer = Deliverer(pool, runtime.directory.vault, delivery_policy(settings))
+            try:
+                await deliverer.run_forever()
+            finally:
+                await deliverer.close()
+                await pool.close()
+
+        try:
+            asyncio.run(run())
+        except KeyboardInterrupt:
+            pass
+    return Output({"stopped": True}, "webhook delivery stopped")
+
+
 WEBHOOK_COMMANDS: dict[str, Command] = {
+    "webhook deliver": deliver,
     "webhook add": with_database(add),
     "webhook list": with_database(list_webhooks),
     "webhook remove": with_database(remove),

@@ -32,6 +32,7 @@ from tracker.crypto import EmailVault, UnreadableEmail
 from tracker.database import Connection
 from tracker.errors import InvalidInput, NotFound
 from tracker.ids import format_id, new_id
+from tracker.settings import Settings
 
 __all__ = ["Deliverer", "DeliveryPolicy", "add_webhook", "new_secret", "sign"]
 
@@ -75,6 +76,15 @@ class DeliveryPolicy:
     backoff_seconds: float = 5.0  # first retry; doubles each time, with jitter
     give_up_seconds: float = 86_400.0
     batch: int = 20
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        hold_seconds=settings.webhook_hold_seconds,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        backoff_seconds=settings.webhook_backoff_seconds,
+        give_up_seconds=settings.webhook_give_up_seconds,
+    )
 
 
 class Deliverer:

@@ -8,7 +8,11 @@ answer is checked; the figure is answered requests per second and its inverse.
 
 import asyncio
 import os
+import queue
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,22 +20,31 @@ from pathlib import Path
 import asyncpg
 
 from tests.conftest import TEST_ENV
-from tests.factories import make_campaign, path_of, person
+from tests.factories import grant, make_campaign, path_of, person
 from tests.servers import running_server
 from tracker.database import start_embedded
 from tracker.migrations import apply_migrations, default_sql_dir
 from tracker.minting import mint
 from tracker.runtime import Runtime
 from tracker.settings import Settings
+from tracker.webhooks import add_webhook
 
 __all__ = ["measure_pixel_rate"]
 
 
-async def _mint(dsn: str, runtime: Runtime, count: int) -> list[str]:
+async def _mint(
+    dsn: str, runtime: Runtime, count: int, consenting: bool, webhook: str | None
+) -> list[str]:
+    """Pixel URLs, of consenting recipients if asked; ``webhook`` gets every human open."""
     conn = await asyncpg.connect(dsn)
     try:
         await apply_migrations(conn, default_sql_dir())
         scenario = await make_campaign(conn)
+        if webhook is not None:
+            await add_webhook(conn, scenario.account_id, webhook, ["human"])
+        if consenting:
+            for n in range(count):
+                await grant(conn, runtime, scenario, f"p{n}@example.org")
         now = datetime.now(UTC)
         async with conn.transaction():
             return [
@@ -84,8 +97,45 @@ async def _load(base: str, pixels: list[str], seconds: float, connections: int) 
     return answered
 
 
-def measure_pixel_rate(seconds: float = 10.0, connections: int = 32) -> float:
-    """Answered pixel requests per second."""
+async def _receive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A webhook receiver that takes everything (for the delivery comparison)."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+
+
+def _receiver_thread() -> str:
+    """Run the receiver on its own loop in a thread; returns its URL."""
+    started: queue.Queue[int] = queue.Queue()
+
+    def serve() -> None:
+        async def main() -> None:
+            server = await asyncio.start_server(_receive, "127.0.0.1", 0)
+            started.put(server.sockets[0].getsockname()[1])
+            await server.serve_forever()
+
+        asyncio.run(main())
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{started.get(timeout=5)}/hook"
+
+
+def measure_pixel_rate(
+    seconds: float = 10.0,
+    connections: int = 32,
+    consenting: bool = False,
+    webhooks: bool = False,
+    separate_delivery: bool = False,
+) -> float:
+    """Answered pixel requests per second, for consenting recipients or not; ``webhooks``:
+    every human open also delivered to a local receiver while the load runs, by the server
+    itself or (``separate_delivery``) by a `tracker webhook deliver` process."""
     with tempfile.TemporaryDirectory() as folder:
         server = start_embedded(Path(folder) / "pg")
         try:
@@ -95,11 +145,29 @@ def measure_pixel_rate(seconds: float = 10.0, connections: int = 32) -> float:
                 "DATABASE_URL": dsn,
                 "TRACKER_DATA_DIR": f"{folder}/data",
                 "TRACKER_TRUSTED_PROXIES": "127.0.0.1/32",
+                "TRACKER_WEBHOOK_HOLD_SECONDS": "0",
+                "TRACKER_WEBHOOK_DELIVERY": "off" if separate_delivery else "inline",
             }
             runtime = Runtime.from_settings(Settings.from_environ(env))
-            pixels = asyncio.run(_mint(dsn, runtime, 2000))
-            with running_server(env, Path(folder) / "server.log") as base:
-                answered = asyncio.run(_load(base, pixels, seconds, connections))
+            hook = _receiver_thread() if webhooks else None
+            pixels = asyncio.run(_mint(dsn, runtime, 2000, consenting, hook))
+            deliverer = (
+                subprocess.Popen(
+                    [sys.executable, "-m", "tracker.cli", "webhook", "deliver"],
+                    env={**os.environ, **env},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                if separate_delivery
+                else None
+            )
+            try:
+                with running_server(env, Path(folder) / "server.log") as base:
+                    answered = asyncio.run(_load(base, pixels, seconds, connections))
+            finally:
+                if deliverer is not None:
+                    deliverer.terminate()
+                    deliverer.wait()
         finally:
             server.cleanup()
     return answered / seconds
