@@ -19,12 +19,13 @@ from tracker.api import api_routes
 from tracker.classify import Classifier
 from tracker.database import create_pool
 from tracker.health import check_health, check_readiness
+from tracker.hotpath import PlainEndpoint, TrackerApp
 from tracker.linkcache import LinkCache
 from tracker.mailing import HONEYPOT_PATH
 from tracker.maintenance import Maintenance
 from tracker.metrics import Metrics, serve_metrics
 from tracker.migrations import default_sql_dir
-from tracker.pixel import make_gif, serve_pixel
+from tracker.pixel import serve_pixel
 from tracker.recorder import Recorder
 from tracker.redirect import follow_link, not_found_page, serve_nothing_here
 from tracker.reportpage import show_report_page
@@ -106,10 +107,10 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
             await deliverer.close()
             await pool.close()
 
-    app = Starlette(
+    app = TrackerApp(
         routes=[
-            Route("/o/{token}", serve_pixel, methods=["GET", "HEAD"]),
-            Route("/c/{token}", follow_link, methods=["GET", "HEAD"]),
+            Route("/o/{token}", PlainEndpoint(serve_pixel), methods=["GET", "HEAD"]),
+            Route("/c/{token}", PlainEndpoint(follow_link), methods=["GET", "HEAD"]),
             Route("/consent/{token}", show_consent_page, methods=["GET", "HEAD"]),
             Route("/consent/{token}", record_consent, methods=["POST"]),
             Route("/consent-assets/{name}", serve_stylesheet),
@@ -123,7 +124,7 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
-    app.state.gif = make_gif()
+    app.fast_paths = {"/o/": serve_pixel, "/c/": follow_link}
     return app
 
 

@@ -7,28 +7,32 @@ from tracker.settings import IPNetwork
 
 __all__ = ["client_address"]
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 
 def client_address(
     peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]
 ) -> str:
     """Walk X-Forwarded-For from the right while the hop is a trusted proxy."""
     address = peer or ""
-    if not trusted or not forwarded_for or not _is_trusted(address, trusted):
+    if not trusted or not forwarded_for or not _is_trusted(_parse(address), trusted):
         return address
     for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
+        ip = _parse(hop)
+        if ip is None:
             return address  # a malformed hop: stop at the last address we could trust
         address = hop
-        if not _is_trusted(hop, trusted):
+        if not _is_trusted(ip, trusted):
             break
     return address
 
 
-def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
+def _parse(address: str) -> IPAddress | None:
     try:
-        ip = ipaddress.ip_address(address)
+        return ipaddress.ip_address(address)
     except ValueError:
-        return False
-    return any(ip in network for network in trusted)
+        return None
+
+
+def _is_trusted(ip: IPAddress | None, trusted: Sequence[IPNetwork]) -> bool:
+    return ip is not None and any(ip in network for network in trusted)

@@ -27,7 +27,7 @@ from tracker.requestlines import classify_lines
 from tracker.runtime import Runtime
 from tracker.settings import Settings
 
-__all__ = ["COMMANDS", "Output"]
+__all__ = ["COMMANDS", "Output", "server_options"]
 
 
 @dataclass(frozen=True)
@@ -218,15 +218,11 @@ def rotate_keys(settings: Settings, args: Namespace) -> Output:
     )
 
 
-def serve(settings: Settings, args: Namespace) -> Output:
-    import uvicorn
-
-    from tracker.app import WORKER_DSN_VARIABLE, create_app
-
-    runtime = Runtime.from_settings(settings)  # fail on a missing secret before starting
-    options: dict[str, Any] = {
-        "host": args.host,
-        "port": args.port,
+def server_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
+    """How uvicorn runs the server (the benchmark serves its reference apps the same way)."""
+    return {
+        "host": host,
+        "port": port,
         "access_log": False,  # its lines would hold token paths and client addresses
         "proxy_headers": False,  # X-Forwarded-For is judged by TRACKER_TRUSTED_PROXIES
         "server_header": False,
@@ -237,6 +233,15 @@ def serve(settings: Settings, args: Namespace) -> Output:
         "limit_concurrency": settings.limit_concurrency,
         "timeout_graceful_shutdown": 20,
     }
+
+
+def serve(settings: Settings, args: Namespace) -> Output:
+    import uvicorn
+
+    from tracker.app import WORKER_DSN_VARIABLE, create_app
+
+    runtime = Runtime.from_settings(settings)  # fail on a missing secret before starting
+    options = server_options(settings, args.host, args.port)
     with database_url(settings) as dsn:
         if args.workers > 1:
             # Workers resolve settings themselves; the address of the database this

@@ -1,21 +1,19 @@
-"""``GET /o/{token}``: always the 1x1 transparent GIF; an open is recorded for a good token."""
+"""``GET /o/{token}``: always the 1x1 transparent GIF; an open is recorded for a good token.
+
+Plain ASGI rather than a Starlette endpoint: this is the path every mail open takes, and
+the response never varies, so its headers are encoded once (see ``tracker.hotpath``).
+"""
 
 import io
 
 from PIL import Image
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
+from tracker.hotpath import peer_of, token_of
 from tracker.tokens import Kind
 from tracker.tracking import Tracking
 
-__all__ = ["make_gif", "serve_pixel"]
-
-_HEADERS = {
-    "Cache-Control": "no-store, max-age=0",
-    "Pragma": "no-cache",
-    "X-Content-Type-Options": "nosniff",
-}
+__all__ = ["GIF", "make_gif", "serve_pixel"]
 
 
 def make_gif() -> bytes:
@@ -26,10 +24,25 @@ def make_gif() -> bytes:
     return buffer.getvalue()
 
 
-async def serve_pixel(request: Request) -> Response:
-    tracking: Tracking = request.app.state.tracking
-    text = request.path_params["token"]
-    token = tracking.verify(text.removesuffix(".gif"), Kind.OPEN)
+GIF = make_gif()
+_START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [
+        (b"content-type", b"image/gif"),
+        (b"content-length", str(len(GIF)).encode()),
+        (b"cache-control", b"no-store, max-age=0"),
+        (b"pragma", b"no-cache"),
+        (b"x-content-type-options", b"nosniff"),
+    ],
+}
+_BODY = {"type": "http.response.body", "body": GIF}
+
+
+async def serve_pixel(scope: Scope, receive: Receive, send: Send) -> None:
+    tracking: Tracking = scope["app"].state.tracking
+    token = tracking.verify(token_of(scope).removesuffix(".gif"), Kind.OPEN)
     if token is not None:
-        await tracking.record(request, token)
-    return Response(request.app.state.gif, media_type="image/gif", headers=_HEADERS)
+        await tracking.record(scope["headers"], peer_of(scope), scope["method"], token)
+    await send(_START)
+    await send(_BODY)

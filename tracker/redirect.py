@@ -6,7 +6,9 @@ the link table, never from the request, so there is no open redirect.
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
 
+from tracker.hotpath import peer_of, token_of
 from tracker.linkcache import LinkCache
 from tracker.tokens import Kind
 from tracker.tracking import Tracking
@@ -19,6 +21,7 @@ _PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
+_REDIRECT_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 _NOT_FOUND = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Link not found</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
@@ -36,21 +39,21 @@ def not_found_page() -> Response:
     return HTMLResponse(_NOT_FOUND, status_code=404, headers=_PAGE_HEADERS)
 
 
-async def follow_link(request: Request) -> Response:
-    tracking: Tracking = request.app.state.tracking
-    links: LinkCache = request.app.state.links
-    token = tracking.verify(request.path_params["token"], Kind.CLICK)
-    if token is None:
-        return not_found_page()
-    link = await links.target(token.campaign_id, token.link_no)
-    if link is None:
-        return not_found_page()
-    await tracking.record(request, token, honeypot=link.honeypot)
-    return RedirectResponse(
-        link.url,
-        status_code=302,
-        headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
+async def follow_link(scope: Scope, receive: Receive, send: Send) -> None:
+    """Plain ASGI, like the pixel (see ``tracker.hotpath``)."""
+    state = scope["app"].state
+    tracking: Tracking = state.tracking
+    links: LinkCache = state.links
+    token = tracking.verify(token_of(scope), Kind.CLICK)
+    link = None if token is None else await links.target(token.campaign_id, token.link_no)
+    if token is None or link is None:
+        await not_found_page()(scope, receive, send)
+        return
+    await tracking.record(
+        scope["headers"], peer_of(scope), scope["method"], token, honeypot=link.honeypot
     )
+    response = RedirectResponse(link.url, status_code=302, headers=_REDIRECT_HEADERS)
+    await response(scope, receive, send)
 
 
 async def serve_nothing_here(request: Request) -> Response:

@@ -56,7 +56,23 @@ class _TruncatedHMAC(SigningAlgorithm):
     """HMAC-SHA256 cut to 128 bits: ample against forgery, and it keeps URLs short."""
 
     def get_signature(self, key: bytes, value: bytes) -> bytes:
-        return hmac.new(key, value, hashlib.sha256).digest()[:16]
+        return hmac.digest(key, value, "sha256")[:16]
+
+
+class _Signer(Signer):
+    """itsdangerous' signer, deriving each key once rather than on every verification."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._derived: dict[bytes, bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        name = secret_key.encode() if isinstance(secret_key, str) else secret_key
+        if name is None:
+            return super().derive_key()
+        if name not in self._derived:
+            self._derived[name] = super().derive_key(name)
+        return self._derived[name]
 
 
 class UrlSigner:
@@ -116,7 +132,7 @@ class UrlSigner:
 
 def _signer(keys: tuple[bytes, ...]) -> Signer:
     options: dict[str, Any] = {"digest_method": hashlib.sha256}
-    return Signer(
+    return _Signer(
         list(keys), salt=_SALT, key_derivation="hmac", algorithm=_TruncatedHMAC(), **options
     )
 

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Literal
 
-from starlette.requests import Request
+from starlette.datastructures import Headers
 
 from consent.cache import ConsentCache
 from tracker.classify import Classifier, RequestFacts
@@ -39,6 +39,12 @@ class Tracking:
         self.trusted_proxies = trusted_proxies
         self.bad_tokens = 0
         self.metrics = metrics or Metrics()
+        # Label lookups cost more than the increments: resolve them once.
+        self._requests = {kind: self.metrics.requests.labels(kind) for kind in ("open", "click")}
+        self._verdicts = {
+            verdict: self.metrics.verdicts.labels(verdict)
+            for verdict in ("human", "proxy", "machine")
+        }
 
     def verify(self, text: str, kind: Kind) -> UrlToken | None:
         """The token if it is genuine and of the expected kind; counts the rest."""
@@ -52,15 +58,23 @@ class Tracking:
             return None
         return token
 
-    async def record(self, request: Request, token: UrlToken, *, honeypot: bool = False) -> None:
+    async def record(
+        self,
+        raw_headers: list[tuple[bytes, bytes]],
+        peer: str | None,
+        method: str,
+        token: UrlToken,
+        *,
+        honeypot: bool = False,
+    ) -> None:
+        """Classify the request and wait until its hit is committed (or spooled)."""
         kind: Literal["open", "click"] = "open" if token.kind is Kind.OPEN else "click"
         now_ts = time.time()
-        headers = request.headers
-        peer = request.client.host if request.client else None
+        headers = Headers(raw=raw_headers)
         facts = RequestFacts(
             ua=headers.get("user-agent"),
             ip=client_address(peer, headers.get("x-forwarded-for"), self.trusted_proxies),
-            method=request.method,
+            method=method,
             kind=kind,
             seconds_since_send=max(0.0, now_ts - token.minted_at),
             headers=headers,
@@ -71,8 +85,8 @@ class Tracking:
             honeypot=honeypot,
         )
         verdict = self.classifier.classify(facts)
-        self.metrics.requests.labels(kind).inc()
-        self.metrics.verdicts.labels(verdict.verdict).inc()
+        self._requests[kind].inc()
+        self._verdicts[verdict.verdict].inc()
         now = datetime.fromtimestamp(now_ts, UTC)
         recipient_id, known = self._recipient_if_consenting(token, now)
         await self.recorder.record(
