@@ -19,8 +19,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict[str, str], log: Path) -> Iterator[str]:
-    """Start `tracker serve` on a free port; yields its base URL once /readyz answers 200."""
+def running_server(env: dict[str, str], log: Path, pids: list[int] | None = None) -> Iterator[str]:
+    """Start `tracker serve` on a free port; yields its base URL once /readyz answers 200
+    (and appends its process id to ``pids`` if given)."""
     port = free_port()
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -30,6 +31,8 @@ def running_server(env: dict[str, str], log: Path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{port}"
+        if pids is not None:
+            pids.append(process.pid)
         try:
             _wait_ready(base, process, log)
             yield base

@@ -11,17 +11,17 @@ from tracker.database import Connection
 
 __all__ = [
     "Delivery",
+    "Outcome",
     "Webhook",
     "claim_due",
     "fetch_attempts",
     "fetch_deliveries",
     "fetch_webhooks",
-    "finish",
     "insert_webhook",
     "queue_deliveries",
+    "record_outcomes",
     "remove_webhook",
     "replay_since",
-    "retry_later",
 ]
 
 
@@ -141,60 +141,47 @@ async def claim_due(conn: Connection, limit: int, lease_seconds: float) -> list[
     return [Delivery(**{**dict(row), "deliverable": bool(row["deliverable"])}) for row in rows]
 
 
-async def finish(
-    conn: Connection,
-    delivery_id: uuid.UUID,
-    state: str,
-    status: int | None,
-    error: str | None,
-    duration_ms: int,
-) -> None:
-    await conn.execute(
-        "UPDATE webhook_outbox SET state = $2, finished_at = now(), last_status = $3,"
-        " last_error = $4 WHERE id = $1",
-        delivery_id,
-        state,
-        status,
-        error,
-    )
-    if state != "dropped":
-        await _attempt(conn, delivery_id, status, error, duration_ms)
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one claimed delivery."""
+
+    delivery_id: uuid.UUID
+    state: str  # delivered | failed | dropped | pending (tried again after retry_seconds)
+    status: int | None = None
+    error: str | None = None
+    duration_ms: int = 0
+    retry_seconds: float = 0.0
 
 
-async def retry_later(
-    conn: Connection,
-    delivery_id: uuid.UUID,
-    delay_seconds: float,
-    status: int | None,
-    error: str | None,
-    duration_ms: int,
-) -> None:
-    await conn.execute(
-        "UPDATE webhook_outbox SET next_attempt_at = now() + make_interval(secs => $2),"
-        " last_status = $3, last_error = $4 WHERE id = $1",
-        delivery_id,
-        delay_seconds,
-        status,
-        error,
-    )
-    await _attempt(conn, delivery_id, status, error, duration_ms)
-
-
-async def _attempt(
-    conn: Connection,
-    delivery_id: uuid.UUID,
-    status: int | None,
-    error: str | None,
-    duration_ms: int,
-) -> None:
-    await conn.execute(
-        "INSERT INTO webhook_attempts (outbox_id, status, error, duration_ms)"
-        " VALUES ($1, $2, $3, $4)",
-        delivery_id,
-        status,
-        error,
-        duration_ms,
-    )
+async def record_outcomes(conn: Connection, outcomes: Sequence[Outcome]) -> None:
+    """Write a batch of outcomes, and an attempt row for each one actually posted, at once."""
+    if not outcomes:
+        return
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE webhook_outbox o SET state = u.state, last_status = u.status,"
+            "  last_error = u.error,"
+            "  finished_at = CASE WHEN u.state = 'pending' THEN NULL ELSE now() END,"
+            "  next_attempt_at = CASE WHEN u.state = 'pending'"
+            "    THEN now() + make_interval(secs => u.retry) ELSE o.next_attempt_at END"
+            " FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::float8[])"
+            "   AS u(id, state, status, error, retry)"
+            " WHERE o.id = u.id",
+            [outcome.delivery_id for outcome in outcomes],
+            [outcome.state for outcome in outcomes],
+            [outcome.status for outcome in outcomes],
+            [outcome.error for outcome in outcomes],
+            [outcome.retry_seconds for outcome in outcomes],
+        )
+        posted = [outcome for outcome in outcomes if outcome.state != "dropped"]
+        await conn.execute(
+            "INSERT INTO webhook_attempts (outbox_id, status, error, duration_ms)"
+            " SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::int[])",
+            [outcome.delivery_id for outcome in posted],
+            [outcome.status for outcome in posted],
+            [outcome.error for outcome in posted],
+            [outcome.duration_ms for outcome in posted],
+        )
 
 
 async def fetch_deliveries(

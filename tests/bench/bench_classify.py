@@ -58,9 +58,6 @@ def main() -> None:
     parser.add_argument(
         "--pixel", action="store_true", help="also serve pixels from a real server, to compare"
     )
-    parser.add_argument(
-        "--webhooks", action="store_true", help="pixel rates with and without webhook delivery"
-    )
     args = parser.parse_args()
     count = args.requests
     uas = agents()
@@ -91,20 +88,11 @@ def main() -> None:
     if args.pixel:
         from tests.bench.pixel_rate import measure_pixel_rate
 
-        rate = measure_pixel_rate()
+        rate = measure_pixel_rate().rate
         print(
             f"serving one pixel (one worker, end to end): {1e6 / rate:6.0f} µs"
             f" ({rate:,.0f} requests/s)"
         )
-    if args.webhooks:
-        from tests.bench.pixel_rate import measure_pixel_rate
-
-        plain = measure_pixel_rate(consenting=True, webhooks=False)
-        hooked = measure_pixel_rate(consenting=True, webhooks=True)
-        apart = measure_pixel_rate(consenting=True, webhooks=True, separate_delivery=True)
-        print(f"pixels of consenting recipients, no webhook:              {plain:,.0f}/s")
-        print(f"the same, every open delivered meanwhile by the server:     {hooked:,.0f}/s")
-        print(f"the same, delivered by `tracker webhook deliver` apart:       {apart:,.0f}/s")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from tracker.runtime import Runtime
 from tracker.settings import Settings
 from tracker.webhooks import add_webhook
 
-__all__ = ["measure_pixel_rate"]
+__all__ = ["PixelRun", "measure_pixel_rate"]
 
 
 async def _mint(
@@ -97,6 +98,9 @@ async def _load(base: str, pixels: list[str], seconds: float, connections: int) 
     return answered
 
 
+_received: list[int] = []  # one entry per webhook received (appended from the thread)
+
+
 async def _receive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """A webhook receiver that takes everything (for the delivery comparison)."""
     try:
@@ -104,6 +108,7 @@ async def _receive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
             head = await reader.readuntil(b"\r\n\r\n")
             length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
             await reader.readexactly(length)
+            _received.append(1)
             writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -126,16 +131,23 @@ def _receiver_thread() -> str:
     return f"http://127.0.0.1:{started.get(timeout=5)}/hook"
 
 
+@dataclass
+class PixelRun:
+    rate: float  # answered pixel requests per second
+    server_cpu_us: float  # the server process's CPU time per answered request
+    delivered: int  # webhooks the receiver got while the load ran
+
+
 def measure_pixel_rate(
     seconds: float = 10.0,
     connections: int = 32,
     consenting: bool = False,
     webhooks: bool = False,
     separate_delivery: bool = False,
-) -> float:
-    """Answered pixel requests per second, for consenting recipients or not; ``webhooks``:
-    every human open also delivered to a local receiver while the load runs, by the server
-    itself or (``separate_delivery``) by a `tracker webhook deliver` process."""
+) -> PixelRun:
+    """Pixel requests for ``seconds``, for consenting recipients or not; ``webhooks``: every
+    human open also delivered to a local receiver while the load runs, by the server itself
+    or (``separate_delivery``) by a `tracker webhook deliver` process."""
     with tempfile.TemporaryDirectory() as folder:
         server = start_embedded(Path(folder) / "pg")
         try:
@@ -150,6 +162,7 @@ def measure_pixel_rate(
             }
             runtime = Runtime.from_settings(Settings.from_environ(env))
             hook = _receiver_thread() if webhooks else None
+            _received.clear()
             pixels = asyncio.run(_mint(dsn, runtime, 2000, consenting, hook))
             deliverer = (
                 subprocess.Popen(
@@ -162,17 +175,26 @@ def measure_pixel_rate(
                 else None
             )
             try:
-                with running_server(env, Path(folder) / "server.log") as base:
+                pids: list[int] = []
+                with running_server(env, Path(folder) / "server.log", pids) as base:
+                    used = _cpu_seconds(pids[0])
                     answered = asyncio.run(_load(base, pixels, seconds, connections))
+                    cpu = _cpu_seconds(pids[0]) - used
+                    delivered = len(_received)
             finally:
                 if deliverer is not None:
                     deliverer.terminate()
                     deliverer.wait()
         finally:
             server.cleanup()
-    return answered / seconds
+    return PixelRun(answered / seconds, cpu / answered * 1e6, delivered)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
-    rate = measure_pixel_rate(float(os.environ.get("SECONDS", "10")))
-    print(f"pixel: {rate:,.0f} requests/s, {1e6 / rate:,.0f} µs per request")
+    run = measure_pixel_rate(float(os.environ.get("SECONDS", "10")))
+    print(f"pixel: {run.rate:,.0f} requests/s, {run.server_cpu_us:,.0f} µs server CPU each")
