@@ -236,3 +236,16 @@ def test_well_formed_settings_are_parsed(tmp_path: Path) -> None:
     assert settings.base_url == "https://t.example.org"
     assert settings.production
     assert settings.embedded
+
+
+def test_the_database_url_can_come_from_a_file(tmp_path: Path) -> None:
+    url_file = tmp_path / "database_url"
+    url_file.write_text("postgresql://tracker:s3cret@db/tracker\n")
+    settings = Settings.from_environ({"DATABASE_URL_FILE": str(url_file)})
+    assert settings.database_url is not None
+    assert settings.database_url.reveal() == "postgresql://tracker:s3cret@db/tracker"
+    with pytest.raises(ConfigError, match="DATABASE_URL_FILE: cannot read"):
+        Settings.from_environ({"DATABASE_URL_FILE": str(tmp_path / "missing")})
+    url_file.write_text("\n")
+    with pytest.raises(ConfigError, match="DATABASE_URL_FILE: .* is empty"):
+        Settings.from_environ({"DATABASE_URL_FILE": str(url_file)})

@@ -86,7 +86,7 @@ class Settings:
             raise ConfigError(f"TRACKER_ENV must be 'development' or 'production', not {mode!r}")
         return cls(
             data_dir=Path(env.get("TRACKER_DATA_DIR", ".tracker-data")).resolve(),
-            database_url=_secret(env, "DATABASE_URL"),
+            database_url=_secret(env, "DATABASE_URL") or _secret_file(env, "DATABASE_URL_FILE"),
             production=mode == "production",
             base_url=_base_url(env.get("TRACKER_BASE_URL", "http://127.0.0.1:8000")),
             signing_keys=_secret(env, "TRACKER_SIGNING_KEYS"),
@@ -122,6 +122,20 @@ class Settings:
 def _secret(env: Mapping[str, str], name: str) -> Secret | None:
     value = env.get(name, "").strip()
     return Secret(value) if value else None
+
+
+def _secret_file(env: Mapping[str, str], name: str) -> Secret | None:
+    """A secret kept in a file (Docker and Kubernetes secrets, systemd credentials)."""
+    path = _path(env, name)
+    if path is None:
+        return None
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path} ({exc.strerror})") from None
+    if not value:
+        raise ConfigError(f"{name}: {path} is empty")
+    return Secret(value)
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:
