@@ -17,8 +17,6 @@ __all__ = [
     "fetch_counter_totals",
     "fetch_hourly",
     "fetch_sketches",
-    "subtract_counters",
-    "upsert_counters",
     "upsert_registers",
 ]
 
@@ -36,27 +34,6 @@ class RegisterKey:
     campaign_id: int
     sketch: str
     register: int
-
-
-async def upsert_counters(conn: Connection, increments: Mapping[CounterKey, int]) -> None:
-    """Add to the hourly counters; counts for campaigns that no longer exist are dropped."""
-    keys = sorted(increments)
-    if not keys:
-        return
-    await conn.execute(
-        "INSERT INTO counters (campaign_id, link_no, hour, verdict, events)"
-        " SELECT i.campaign_id, i.link_no, i.hour, i.verdict, i.events"
-        " FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::text[], $5::bigint[])"
-        "      AS i(campaign_id, link_no, hour, verdict, events)"
-        " WHERE EXISTS (SELECT 1 FROM campaigns c WHERE c.id = i.campaign_id)"
-        " ON CONFLICT (campaign_id, link_no, hour, verdict)"
-        " DO UPDATE SET events = counters.events + EXCLUDED.events",
-        [k.campaign_id for k in keys],
-        [k.link_no for k in keys],
-        [k.hour for k in keys],
-        [k.verdict for k in keys],
-        [increments[k] for k in keys],
-    )
 
 
 async def upsert_registers(conn: Connection, ranks: Mapping[RegisterKey, int]) -> None:
@@ -124,22 +101,3 @@ async def fetch_hourly(conn: Connection, campaign_id: int) -> dict[tuple[datetim
         campaign_id,
     )
     return {(row["hour"], row["kind"], row["verdict"]): row["events"] for row in rows}
-
-
-async def subtract_counters(conn: Connection, decrements: Mapping[CounterKey, int]) -> None:
-    """Take counts away (a correction); never below zero, never creating a row."""
-    keys = sorted(decrements)
-    if not keys:
-        return
-    await conn.execute(
-        "UPDATE counters c SET events = greatest(c.events - d.n, 0)"
-        " FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::text[], $5::bigint[])"
-        "      AS d(campaign_id, link_no, hour, verdict, n)"
-        " WHERE c.campaign_id = d.campaign_id AND c.link_no = d.link_no"
-        "   AND c.hour = d.hour AND c.verdict = d.verdict",
-        [k.campaign_id for k in keys],
-        [k.link_no for k in keys],
-        [k.hour for k in keys],
-        [k.verdict for k in keys],
-        [decrements[k] for k in keys],
-    )

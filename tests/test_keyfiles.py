@@ -247,5 +247,5 @@ def test_the_database_url_can_come_from_a_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="DATABASE_URL_FILE: cannot read"):
         Settings.from_environ({"DATABASE_URL_FILE": str(tmp_path / "missing")})
     url_file.write_text("\n")
-    with pytest.raises(ConfigError, match="DATABASE_URL_FILE: .* is empty"):
+    with pytest.raises(ConfigError, match=r"DATABASE_URL_FILE: .* is empty"):
         Settings.from_environ({"DATABASE_URL_FILE": str(url_file)})

@@ -8,9 +8,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
+from aggregates.db import CounterKey, RegisterKey
 from tracker.database import Connection
 
 __all__ = [
@@ -45,11 +47,9 @@ __all__ = [
     "insert_account",
     "insert_api_token",
     "insert_campaign",
-    "insert_consented_events",
     "insert_links",
     "insert_recipient",
-    "insert_recorded_group",
-    "mark_events_machine",
+    "record_group",
     "shred_recipient",
     "update_account_settings",
 ]
@@ -339,40 +339,58 @@ def _recipient(row: asyncpg.Record) -> Recipient:
     return Recipient(row["id"], row["account_id"], row["email_ciphertext"], row["wrapped_key"])
 
 
-async def insert_consented_events(conn: Connection, events: Sequence[EventRow]) -> list[int]:
-    """Insert the events whose recipient's consent, for the account's current purpose, was
-    granted at the event's time.
-
-    This is the authoritative consent check: it runs inside the recorder's group commit,
-    so a withdrawal committed by any process wins at once. Returns the recipient ids whose
-    events were kept. Replayed events (same id) are skipped.
-    """
-    if not events:
-        return []
-    rows = await conn.fetch(
-        "INSERT INTO events (id, campaign_id, recipient_id, link_no, at, verdict, reasons)"
-        " SELECT e.id, e.campaign_id, e.recipient_id, e.link_no, e.at, e.verdict,"
-        "        string_to_array(e.reasons, ',')"
-        " FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::int[], $5::timestamptz[],"
-        "             $6::text[], $7::text[])"
-        "      AS e(id, campaign_id, recipient_id, link_no, at, verdict, reasons)"
-        " JOIN campaigns c ON c.id = e.campaign_id"
-        " JOIN accounts a ON a.id = c.account_id"
-        " JOIN consent_state s ON s.recipient_id = e.recipient_id"
-        "      AND s.account_id = c.account_id"
-        " WHERE s.state = 'granted' AND s.granted_at <= e.at AND s.expires_at > e.at"
-        "   AND s.purpose_version = a.purpose_version"
-        " ON CONFLICT (id, at) DO NOTHING"
-        " RETURNING recipient_id",
-        [e.id for e in events],
-        [e.campaign_id for e in events],
-        [e.recipient_id for e in events],
-        [e.link_no for e in events],
-        [e.at for e in events],
-        [e.verdict for e in events],
-        [",".join(e.reasons) for e in events],
+async def record_group(
+    conn: Connection,
+    group_id: uuid.UUID,
+    events: Sequence[EventRow],
+    increments: Mapping[CounterKey, int],
+    decrements: Mapping[CounterKey, int],
+    ranks: Mapping[RegisterKey, int],
+    machine_events: Mapping[tuple[uuid.UUID, datetime], str],
+    hold_seconds: float,
+) -> bool:
+    """Commit one group in one round trip (``record_group`` in sql/0006): the events whose
+    recipient's consent was granted at the event's time, their webhook deliveries, the
+    counters, the HyperLogLog registers and the corrections. False, and nothing written,
+    for a group id committed before."""
+    registers = sorted(ranks)
+    marks = list(machine_events)
+    return bool(
+        await conn.fetchval(
+            "SELECT record_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+            " $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)",
+            group_id,
+            [e.id for e in events],
+            [e.campaign_id for e in events],
+            [e.recipient_id for e in events],
+            [e.link_no for e in events],
+            [e.at for e in events],
+            [e.verdict for e in events],
+            [",".join(e.reasons) for e in events],
+            hold_seconds,
+            *_counter_arrays(increments),
+            *_counter_arrays(decrements),
+            [k.campaign_id for k in registers],
+            [k.sketch for k in registers],
+            [k.register for k in registers],
+            [ranks[k] for k in registers],
+            [key[0] for key in marks],
+            [key[1] for key in marks],
+            [machine_events[key] for key in marks],
+        )
     )
-    return [row["recipient_id"] for row in rows]
+
+
+def _counter_arrays(counts: Mapping[CounterKey, int]) -> list[list[Any]]:
+    """Sorted, so that concurrent groups lock counter rows in the same order."""
+    keys = sorted(counts)
+    return [
+        [k.campaign_id for k in keys],
+        [k.link_no for k in keys],
+        [k.hour for k in keys],
+        [k.verdict for k in keys],
+        [counts[k] for k in keys],
+    ]
 
 
 async def fetch_recipient_events(conn: Connection, recipient_id: int) -> list[RecipientEvent]:
@@ -494,31 +512,3 @@ async def fetch_campaigns_page(
         limit,
     )
     return [Campaign(**dict(row)) for row in rows]
-
-
-async def mark_events_machine(
-    conn: Connection, events: Mapping[tuple[uuid.UUID, datetime], str]
-) -> None:
-    """Turn recorded events to machine after a later request showed what they were."""
-    if not events:
-        return
-    keys = list(events)
-    await conn.execute(
-        "UPDATE events e SET verdict = 'machine',"
-        "   reasons = CASE WHEN m.reason = ANY(e.reasons) THEN e.reasons"
-        "                  ELSE array_append(e.reasons, m.reason) END"
-        " FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS m(id, at, reason)"
-        " WHERE e.id = m.id AND e.at = m.at",
-        [key[0] for key in keys],
-        [key[1] for key in keys],
-        [events[key] for key in keys],
-    )
-
-
-async def insert_recorded_group(conn: Connection, group_id: uuid.UUID) -> bool:
-    """Claim a group id; False if that group was committed before."""
-    fresh = await conn.fetchval(
-        "INSERT INTO recorded_groups (id) VALUES ($1) ON CONFLICT (id) DO NOTHING RETURNING true",
-        group_id,
-    )
-    return bool(fresh)

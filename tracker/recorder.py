@@ -27,7 +27,7 @@ from aggregates.hll import SketchHasher
 from aggregates.report import sketch_name
 from consent.cache import CachedConsent, ConsentCache
 from consent.db import fetch_states
-from tracker import db, webhooks_db
+from tracker import db
 from tracker.behaviour import Remark
 from tracker.groups import Group
 from tracker.metrics import Metrics
@@ -261,17 +261,19 @@ class Recorder:
         unknown = group.unknown_recipients
         epoch = self._cache.epoch
         started = time.perf_counter()
-        async with self._pool.acquire(timeout=5) as conn, conn.transaction():
-            if not await db.insert_recorded_group(conn, group.id):
-                return  # committed before; the acknowledgement was lost
-            await db.insert_consented_events(conn, group.events)
-            await webhooks_db.queue_deliveries(
-                conn, [(event.id, event.at) for event in group.events], self._webhook_hold
+        async with self._pool.acquire(timeout=5) as conn:
+            fresh = await db.record_group(
+                conn,
+                group.id,
+                group.events,
+                group.increments,
+                group.decrements,
+                group.ranks,
+                group.machine_events,
+                self._webhook_hold,
             )
-            await aggregates_db.upsert_counters(conn, +group.increments)
-            await aggregates_db.subtract_counters(conn, +group.decrements)
-            await aggregates_db.upsert_registers(conn, group.ranks)
-            await db.mark_events_machine(conn, group.machine_events)
+            if not fresh:
+                return  # committed before; the acknowledgement was lost
             states = await fetch_states(conn, unknown) if unknown else {}
         self.last_commit_seconds = time.perf_counter() - started
         self.last_group_size = int(sum(group.increments.values()))

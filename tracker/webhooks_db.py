@@ -18,7 +18,6 @@ __all__ = [
     "fetch_deliveries",
     "fetch_webhooks",
     "insert_webhook",
-    "queue_deliveries",
     "record_outcomes",
     "remove_webhook",
     "replay_since",
@@ -90,26 +89,6 @@ async def remove_webhook(conn: Connection, account_id: int, webhook_id: int) -> 
         account_id,
     )
     return status.endswith(" 1")
-
-
-async def queue_deliveries(
-    conn: Connection, events: Sequence[tuple[uuid.UUID, datetime]], hold_seconds: float
-) -> None:
-    """Queue the events just recorded for every matching webhook (same transaction)."""
-    if not events:
-        return
-    await conn.execute(
-        "INSERT INTO webhook_outbox (id, webhook_id, event_id, event_at, next_attempt_at)"
-        " SELECT gen_random_uuid(), w.id, e.id, e.at, now() + make_interval(secs => $3)"
-        " FROM unnest($1::uuid[], $2::timestamptz[]) AS q(id, at)"
-        " JOIN events e ON e.id = q.id AND e.at = q.at"
-        " JOIN campaigns c ON c.id = e.campaign_id"
-        " JOIN webhooks w ON w.account_id = c.account_id AND w.removed_at IS NULL"
-        "      AND e.verdict = ANY(w.verdicts)",
-        [event_id for event_id, _ in events],
-        [at for _, at in events],
-        hold_seconds,
-    )
 
 
 async def claim_due(conn: Connection, limit: int, lease_seconds: float) -> list[Delivery]:
