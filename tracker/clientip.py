@@ -15,7 +15,7 @@ def client_address(
 ) -> str:
     """Walk X-Forwarded-For from the right while the hop is a trusted proxy."""
     address = peer or ""
-    if not trusted or not forwarded_for or not _is_trusted(_parse(address), trusted):
+    if not trusted or not forwarded_for or not _peer_is_trusted(address, trusted):
         return address
     for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
         ip = _parse(hop)
@@ -25,6 +25,20 @@ def client_address(
         if not _is_trusted(ip, trusted):
             break
     return address
+
+
+_trusted_peers: dict[tuple[str, tuple[IPNetwork, ...]], bool] = {}
+
+
+def _peer_is_trusted(peer: str, trusted: Sequence[IPNetwork]) -> bool:
+    """Remembered per peer: a server sees few of them (its proxies), and every request."""
+    key = (peer, tuple(trusted))
+    known = _trusted_peers.get(key)
+    if known is None:
+        if len(_trusted_peers) >= 10_000:
+            _trusted_peers.clear()
+        known = _trusted_peers[key] = _is_trusted(_parse(peer), trusted)
+    return known
 
 
 def _parse(address: str) -> IPAddress | None:

@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -64,7 +64,11 @@ class Hit:
     at: datetime
     verdict: str
     reasons: tuple[str, ...] = ()
-    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_id: uuid.UUID | None = None  # given to the hits that may become event rows
+
+    def __post_init__(self) -> None:
+        if self.recipient_id is not None and self.event_id is None:
+            self.event_id = uuid.uuid4()
 
 
 class Recorder:
@@ -225,6 +229,7 @@ class Recorder:
         group = Group(uuid.uuid4())
         for hit in hits:
             if hit.recipient_id is not None:
+                assert hit.event_id is not None
                 event = db.EventRow(
                     hit.event_id,
                     hit.campaign_id,
