@@ -47,14 +47,16 @@ BEGIN
              AND e.verdict = ANY(w.verdicts);
     END IF;
 
-    -- Hourly counters (counts for campaigns that no longer exist are dropped); keys come
-    -- sorted, so concurrent groups lock rows in the same order.
+    -- Hourly counters (counts for campaigns that no longer exist are dropped). Keys come
+    -- sorted and are written in that order, so that two groups committing at once lock
+    -- rows in the same order and cannot deadlock.
     IF cardinality(up_campaign) > 0 THEN
         INSERT INTO counters (campaign_id, link_no, hour, verdict, events)
         SELECT i.campaign_id, i.link_no, i.hour, i.verdict, i.events
-        FROM unnest(up_campaign, up_link, up_hour, up_verdict, up_events)
-             AS i(campaign_id, link_no, hour, verdict, events)
+        FROM unnest(up_campaign, up_link, up_hour, up_verdict, up_events) WITH ORDINALITY
+             AS i(campaign_id, link_no, hour, verdict, events, n)
         WHERE EXISTS (SELECT 1 FROM campaigns c WHERE c.id = i.campaign_id)
+        ORDER BY i.n
         ON CONFLICT (campaign_id, link_no, hour, verdict)
         DO UPDATE SET events = counters.events + EXCLUDED.events;
     END IF;
@@ -70,9 +72,10 @@ BEGIN
     IF cardinality(rg_campaign) > 0 THEN
         INSERT INTO sketches (campaign_id, sketch, register, rank)
         SELECT r.campaign_id, r.sketch, r.register, r.rank
-        FROM unnest(rg_campaign, rg_sketch, rg_register, rg_rank)
-             AS r(campaign_id, sketch, register, rank)
+        FROM unnest(rg_campaign, rg_sketch, rg_register, rg_rank) WITH ORDINALITY
+             AS r(campaign_id, sketch, register, rank, n)
         WHERE EXISTS (SELECT 1 FROM campaigns c WHERE c.id = r.campaign_id)
+        ORDER BY r.n
         ON CONFLICT (campaign_id, sketch, register)
         DO UPDATE SET rank = EXCLUDED.rank WHERE sketches.rank < EXCLUDED.rank;
     END IF;

@@ -2,6 +2,7 @@
 partitions for the months ahead, and the daily retention purge."""
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -51,9 +52,17 @@ class Maintenance:
                         result.events_deleted,
                         result.ledger_rows_purged,
                     )
-                return True
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+            except asyncio.CancelledError:
+                # Stopped mid-statement: the connection cannot take another one now. The
+                # pool's reset on release (pg_advisory_unlock_all) or its closing of the
+                # connection frees the lock.
+                raise
+            except Exception:
+                with contextlib.suppress(Exception):  # the pool's reset frees it otherwise
+                    await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+                raise
+            await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+            return True
 
     async def run_forever(self) -> None:
         while True:
