@@ -270,3 +270,10 @@ def test_help_of_every_command_exits_0_and_shows_an_example(command: str) -> Non
     assert result.returncode == 0, result.stderr
     assert "example" in result.stdout
     assert result.stderr == ""
+
+
+def test_serve_on_a_database_without_the_schema_says_to_migrate_first(
+    empty_dsn: str, test_env: dict[str, str]
+) -> None:
+    result = tracker("serve", "--port", "0", env={**test_env, "DATABASE_URL": empty_dsn})
+    assert_one_line_error(result, "migration(s)", "0001_core.sql", "tracker migrate")

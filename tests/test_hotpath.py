@@ -41,3 +41,8 @@ async def test_a_pixel_that_can_no_longer_be_recorded_gets_a_500_not_a_gif(
     assert response.status_code == 500 and not response.content.startswith(b"GIF")
     assert "unhandled RecorderClosed on /o/" in caplog.text
     assert urls.pixel.rsplit("/", 1)[1] not in caplog.text  # no token in the log
+
+
+async def test_a_trailing_slash_is_not_redirected(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/campaigns/")
+    assert response.status_code == 404 and "location" not in response.headers

@@ -130,6 +130,8 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
         lifespan=lifespan,
     )
     app.fast_paths = {"/o/": serve_pixel, "/c/": follow_link}
+    # No redirects of our own making: "/x/" is not "/x" here (a 404, not a 307 to it).
+    app.router.redirect_slashes = False
     return app
 
 

@@ -18,10 +18,12 @@ from consent import ledger
 from tracker import accounts, campaigns, db, keyfiles
 from tracker.classify import Classifier
 from tracker.database import Connection, connection, database_url
+from tracker.errors import MigrationError
+from tracker.httpserver import guarded_protocol
 from tracker.ids import format_id, parse_id
 from tracker.ipranges import update_ranges
 from tracker.logs import log_config
-from tracker.migrations import apply_migrations, default_sql_dir
+from tracker.migrations import apply_migrations, default_sql_dir, pending
 from tracker.minting import mint
 from tracker.requestlines import classify_lines
 from tracker.runtime import Runtime
@@ -228,11 +230,23 @@ def server_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
         "server_header": False,
         "log_config": log_config(),
         # Cut off clients that hold connections or send oversized headers.
+        "http": guarded_protocol(settings.request_head_seconds),
         "timeout_keep_alive": 5,
         "h11_max_incomplete_event_size": 16 * 1024,
         "limit_concurrency": settings.limit_concurrency,
         "timeout_graceful_shutdown": 20,
     }
+
+
+async def _require_current_schema(dsn: str) -> None:
+    async with connection(dsn) as conn:
+        waiting = await pending(conn, default_sql_dir())
+    if waiting:
+        names = ", ".join(migration.name for migration in waiting)
+        raise MigrationError(
+            f"the database lacks {len(waiting)} migration(s) ({names}); "
+            "run `tracker migrate` before starting the server"
+        )
 
 
 def serve(settings: Settings, args: Namespace) -> Output:
@@ -243,6 +257,7 @@ def serve(settings: Settings, args: Namespace) -> Output:
     runtime = Runtime.from_settings(settings)  # fail on a missing secret before starting
     options = server_options(settings, args.host, args.port)
     with database_url(settings) as dsn:
+        asyncio.run(_require_current_schema(dsn))
         if args.workers > 1:
             # Workers resolve settings themselves; the address of the database this
             # process started (or was given) reaches them under a name of its own.

@@ -15,10 +15,19 @@ from collections.abc import Awaitable, Callable
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["Endpoint", "PlainEndpoint", "TrackerApp", "peer_of", "token_of"]
+__all__ = ["MAX_HEAD_BYTES", "Endpoint", "PlainEndpoint", "TrackerApp", "peer_of", "token_of"]
 
 _logger = logging.getLogger("tracker.app")
 Endpoint = Callable[[Scope, Receive, Send], Awaitable[None]]
+# uvicorn (h11) limits a head only while it is incomplete: one that arrives whole in a
+# single read passes at any size. This is the same limit, for complete heads.
+MAX_HEAD_BYTES = 16 * 1024
+
+
+def _head_bytes(scope: Scope) -> int:
+    return len(scope["raw_path"] if "raw_path" in scope else scope["path"]) + sum(
+        len(name) + len(value) for name, value in scope["headers"]
+    )
 
 
 def token_of(scope: Scope) -> str:
@@ -39,6 +48,10 @@ class TrackerApp(Starlette):
     fast_paths: dict[str, Endpoint] = {}  # noqa: RUF012 (replaced per instance)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _head_bytes(scope) > MAX_HEAD_BYTES:
+            await send({"type": "http.response.start", "status": 431, "headers": []})
+            await send({"type": "http.response.body", "body": b"Request headers too large"})
+            return
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path: str = scope["path"]
             endpoint = self.fast_paths.get(path[:3])

@@ -59,6 +59,7 @@ class Settings:
     writer_max_batch: int = 2_000
     consent_min_seconds: float = 2.0
     limit_concurrency: int = 4_000
+    request_head_seconds: float = 10.0
     webhook_delivery: str = "inline"  # "inline": serve delivers; "off": `webhook deliver` does
     webhook_hold_seconds: float = 30.0
     webhook_timeout_seconds: float = 10.0
@@ -102,6 +103,7 @@ class Settings:
             writer_max_batch=_int(env, "TRACKER_WRITER_MAX_BATCH", 2_000, minimum=1),
             consent_min_seconds=_float(env, "TRACKER_CONSENT_MIN_SECONDS", 2.0),
             limit_concurrency=_int(env, "TRACKER_LIMIT_CONCURRENCY", 4_000, minimum=1),
+            request_head_seconds=_float(env, "TRACKER_REQUEST_HEAD_SECONDS", 10.0),
             webhook_delivery=_choice(env, "TRACKER_WEBHOOK_DELIVERY", ("inline", "off")),
             webhook_hold_seconds=_float(env, "TRACKER_WEBHOOK_HOLD_SECONDS", 30.0),
             webhook_timeout_seconds=_float(env, "TRACKER_WEBHOOK_TIMEOUT_SECONDS", 10.0),

@@ -97,15 +97,22 @@ class Deliverer:
         self._pool = pool
         self._vault = vault
         self._policy = policy
-        # aiohttp rather than httpx here: posting costs about a tenth of the CPU time, and a
-        # busy account means one post per human open or click.
-        self._http = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=policy.timeout_seconds)
-        )
+        self._session: aiohttp.ClientSession | None = None
         self.delivered = 0
 
+    def _http(self) -> aiohttp.ClientSession:
+        # aiohttp rather than httpx here: posting costs about a tenth of the CPU time, and a
+        # busy account means one post per human open or click. Made on first use, so a
+        # process that never delivers (or fails to start) leaves no session open.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._policy.timeout_seconds)
+            )
+        return self._session
+
     async def close(self) -> None:
-        await self._http.close()
+        if self._session is not None:
+            await self._session.close()
 
     async def run_forever(self, idle_seconds: float = 0.5) -> None:
         while True:
@@ -153,7 +160,7 @@ class Deliverer:
             "webhook-signature": sign(delivery.secret, str(delivery.id), timestamp, body),
         }
         try:
-            async with self._http.post(
+            async with self._http().post(
                 delivery.url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 await response.read()
