@@ -16,7 +16,15 @@ import pytest
 from starlette.applications import Starlette
 
 from tests.conftest import CLIENT_ADDRESS
-from tests.factories import grant, make_campaign, mint_for, path_of, person, withdraw
+from tests.factories import (
+    Scenario,
+    grant,
+    make_campaign,
+    mint_for,
+    path_of,
+    person,
+    withdraw,
+)
 from tests.servers import running_server
 from tracker import db, webhooks_db
 from tracker.app import create_app
@@ -241,6 +249,18 @@ async def test_two_deliverers_send_each_event_once_and_replay_sends_again(
             await pool.close()
 
 
+async def _consenting_pixels(
+    conn: asyncpg.Connection, runtime: Runtime, scenario: Scenario, count: int
+) -> list[str]:
+    """Pixel paths of ``count`` recipients who granted consent."""
+    pixels = []
+    for n in range(count):
+        email = f"r{n}@example.org"
+        await grant(conn, runtime, scenario, email)
+        pixels.append(path_of((await mint_for(conn, runtime, scenario, email)).pixel))
+    return pixels
+
+
 @pytest.mark.slow
 async def test_two_server_processes_deliver_each_event_once(
     conn: asyncpg.Connection, runtime: Runtime, test_env: dict[str, str], tmp_path: Path
@@ -253,11 +273,7 @@ async def test_two_server_processes_deliver_each_event_once(
     }
     async with Receiver() as receiver:
         await add_webhook(conn, scenario.account_id, receiver.url, ["human"])
-        pixels = []
-        for n in range(40):
-            email = f"two{n}@example.org"
-            await grant(conn, runtime, scenario, email)
-            pixels.append(path_of((await mint_for(conn, runtime, scenario, email)).pixel))
+        pixels = await _consenting_pixels(conn, runtime, scenario, 40)
         with (
             running_server(env, tmp_path / "a.log") as a,
             running_server(env, tmp_path / "b.log") as b,
@@ -284,11 +300,7 @@ async def test_a_server_with_delivery_off_leaves_it_to_tracker_webhook_deliver(
     }
     async with Receiver() as receiver:
         await add_webhook(conn, scenario.account_id, receiver.url, ["human"])
-        pixels = []
-        for n in range(5):
-            email = f"off{n}@example.org"
-            await grant(conn, runtime, scenario, email)
-            pixels.append(path_of((await mint_for(conn, runtime, scenario, email)).pixel))
+        pixels = await _consenting_pixels(conn, runtime, scenario, 5)
         with running_server(env, tmp_path / "serve.log") as base:
             async with httpx.AsyncClient() as http:
                 for n, pixel in enumerate(pixels):

@@ -13,15 +13,15 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 
+from tests.bench import load_client
 from tests.conftest import TEST_ENV
-from tests.factories import grant, make_campaign, path_of, person
+from tests.factories import grant, make_campaign, path_of
 from tests.servers import running_server
 from tracker.database import start_embedded
 from tracker.migrations import apply_migrations, default_sql_dir
@@ -64,38 +64,6 @@ async def _mint(
             ]
     finally:
         await conn.close()
-
-
-async def _load(base: str, pixels: list[str], seconds: float, connections: int) -> int:
-    """Keep-alive HTTP/1.1 over raw sockets: a Python client cheap enough not to be the
-    bottleneck (httpx was: it capped even a bare app at a few hundred requests a second)."""
-    host, port = base.removeprefix("http://").split(":")
-    deadline = time.monotonic() + seconds
-    answered = 0
-
-    async def worker(offset: int) -> None:
-        nonlocal answered
-        reader, writer = await asyncio.open_connection(host, int(port))
-        n = offset
-        try:
-            while time.monotonic() < deadline:
-                headers = person(n % 5000)
-                writer.write(
-                    f"GET {pixels[n % len(pixels)]} HTTP/1.1\r\nHost: {host}\r\n"
-                    f"User-Agent: {headers['user-agent']}\r\n"
-                    f"X-Forwarded-For: {headers['x-forwarded-for']}\r\n\r\n".encode()
-                )
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                body = await reader.readexactly(length)
-                assert head.startswith(b"HTTP/1.1 200") and body[:6] == b"GIF89a"
-                answered += 1
-                n += connections
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(worker(i) for i in range(connections)))
-    return answered
 
 
 _received: list[int] = []  # one entry per webhook received (appended from the thread)
@@ -178,7 +146,11 @@ def measure_pixel_rate(
                 pids: list[int] = []
                 with running_server(env, Path(folder) / "server.log", pids) as base:
                     used = _cpu_seconds(pids[0])
-                    answered = asyncio.run(_load(base, pixels, seconds, connections))
+                    port = int(base.rsplit(":", 1)[1])
+                    result = asyncio.run(load_client.run(port, pixels, seconds, connections, 0))
+                    if result["errors"]:
+                        raise RuntimeError(f"{result['errors']} wrong answers")
+                    answered = int(result["answered"])
                     cpu = _cpu_seconds(pids[0]) - used
                     delivered = len(_received)
             finally:
