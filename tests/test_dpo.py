@@ -298,7 +298,10 @@ async def test_dpo_api_needs_the_dpo_scope_and_every_use_is_audited(
     for expected in ("verify-ledger", "export-consents", "access", "erase", "ropa"):
         assert expected in actions
     assert actions.count("api") >= 8
-    assert all(entry["actor"].startswith("api:") for entry in log)
+    # The server's own daily purge may have run meanwhile (it is audited per account too).
+    assert all(
+        entry["actor"].startswith("api:") for entry in log if entry["actor"] != "server:daily"
+    )
 
 
 def test_verify_ledger_command_exits_non_zero_naming_the_bad_row(
