@@ -19,6 +19,7 @@ from tracker import accounts, campaigns, db, keyfiles
 from tracker.classify import Classifier
 from tracker.database import Connection, connection, database_url
 from tracker.errors import MigrationError
+from tracker.hotpath import MAX_HEAD_BYTES
 from tracker.httpserver import guarded_protocol
 from tracker.ids import format_id, parse_id
 from tracker.ipranges import update_ranges
@@ -232,7 +233,7 @@ def server_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
         # Cut off clients that hold connections or send oversized headers.
         "http": guarded_protocol(settings.request_head_seconds),
         "timeout_keep_alive": 5,
-        "h11_max_incomplete_event_size": 16 * 1024,
+        "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
         "limit_concurrency": settings.limit_concurrency,
         "timeout_graceful_shutdown": 20,
     }

@@ -5,7 +5,8 @@ paths the framework's layers (error middleware, exception middleware, router, re
 and response objects) cost more than the tracking itself. ``TrackerApp`` hands them to
 their plain ASGI endpoints directly and everything else to Starlette as usual; the same
 endpoints are also routed (so other methods get Starlette's 405). An exception on the fast
-path is logged and answered with a 500, as Starlette's error middleware would.
+path is logged and answered with a 500, as Starlette's error middleware would. Any request
+whose head is over ``MAX_HEAD_BYTES`` is answered 431 before anything else.
 """
 
 import contextlib
