@@ -13,7 +13,7 @@ from aggregates import db
 from aggregates.hll import STANDARD_ERROR, estimate, merge
 from tracker.database import Connection
 
-__all__ = ["AUDIENCE_SKETCH", "VERDICTS", "build_report", "render_text", "sketch_name"]
+__all__ = ["AUDIENCE_SKETCH", "VERDICTS", "build_report", "k_split", "render_text", "sketch_name"]
 
 VERDICTS = ("human", "proxy", "machine")
 AUDIENCE_SKETCH = "audience"
@@ -43,10 +43,10 @@ async def build_report(
     def figures(link_no: int, *, hide_anonymous: bool) -> dict[str, Split]:
         estimates = {v: sketches.get(sketch_name(link_no, v), {}) for v in VERDICTS}
         return {
-            "total": _split(
+            "total": k_split(
                 {v: totals.get((link_no, v), 0) for v in VERDICTS}, k, hide_all=hide_anonymous
             ),
-            "unique_estimate": _split(
+            "unique_estimate": k_split(
                 {v: estimate(estimates[v]) for v in VERDICTS},
                 k,
                 all_value=estimate(merge(estimates.values())),
@@ -81,7 +81,7 @@ def _hourly(counts: Mapping[tuple[Any, str, str], int], k: int) -> list[dict[str
         {
             "hour": hour.isoformat(),
             **{
-                kind: _split({v: counts.get((hour, kind, v), 0) for v in VERDICTS}, k)
+                kind: k_split({v: counts.get((hour, kind, v), 0) for v in VERDICTS}, k)
                 for kind in ("opens", "clicks")
             },
         }
@@ -89,9 +89,10 @@ def _hourly(counts: Mapping[tuple[Any, str, str], int], k: int) -> list[dict[str
     ]
 
 
-def _split(
+def k_split(
     values: Mapping[str, int], k: int, *, all_value: int | None = None, hide_all: bool = False
 ) -> Split:
+    """Counts by verdict and in all, each None when it is under ``k`` (the k rule)."""
     total = sum(values.values()) if all_value is None else all_value
     split: Split = {v: None if hide_all or n < k else n for v, n in values.items()}
     split["all"] = None if hide_all or total < k else total

@@ -29,6 +29,8 @@ from tests.servers import running_server
 from tracker import db, webhooks_db
 from tracker.app import create_app
 from tracker.client import verify_webhook
+from tracker.ids import format_id
+from tracker.maintenance import Maintenance
 from tracker.minting import mint
 from tracker.runtime import Runtime
 from tracker.settings import Settings
@@ -322,3 +324,48 @@ async def test_a_server_with_delivery_off_leaves_it_to_tracker_webhook_deliver(
                     code = await asyncio.wait_for(deliverer.wait(), 10)
             assert code == 0, (tmp_path / "deliver.log").read_text()
     assert len({headers["webhook-id"] for headers, _ in receiver.received}) == 5
+
+
+async def test_a_summary_webhook_gets_each_hour_once_anonymous_and_k_suppressed(
+    conn: asyncpg.Connection,
+    runtime: Runtime,
+    settings: Settings,
+    hook_client: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    app, client = hook_client
+    scenario = await make_campaign(conn)
+    async with Receiver() as receiver:
+        _, secret = await add_webhook(
+            conn, scenario.account_id, receiver.url, ["human"], hourly_summary=True
+        )
+        await grant(conn, runtime, scenario, "ada@example.org")
+        mails = [await mint_for(conn, runtime, scenario, f"r{n}@example.org") for n in range(7)]
+        mails.append(await mint_for(conn, runtime, scenario, "ada@example.org"))
+        for n, mail in enumerate(mails):  # 8 human opens, one of them a consenting recipient
+            assert (await client.get(path_of(mail.pixel), headers=person(n))).status_code == 200
+        for n, mail in enumerate(mails[:2]):  # 2 human clicks: under k
+            await client.get(path_of(next(iter(mail.links.values()))), headers=person(n))
+        await asyncio.sleep(1.0)
+        assert receiver.received == []  # events never go to a summary webhook
+
+        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        maintenance = Maintenance(app.state.pool, k=5)
+        assert await maintenance.run_once(hour + timedelta(hours=1, minutes=10))
+        assert await maintenance.run_once(hour + timedelta(hours=1, minutes=40))  # once only
+        await receiver.wait_for(1)
+        await asyncio.sleep(1.0)
+        assert len(receiver.received) == 1
+        summary = verify_webhook(secret, *receiver.received[0])
+    assert summary == {
+        "type": "summary",
+        "hour": hour.isoformat(),
+        "k": 5,
+        "campaigns": [
+            {
+                "campaign": format_id("cmp", scenario.campaign.id),
+                "opens": {"human": 8, "proxy": None, "machine": None, "all": 8},
+                "clicks": {"human": None, "proxy": None, "machine": None, "all": None},
+            }
+        ],
+    }
+    assert "ada@example.org" not in receiver.received[0][1].decode()

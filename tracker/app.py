@@ -66,7 +66,9 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
             webhook_hold_seconds=settings.webhook_hold_seconds,
         )
         recorder.start()
-        maintenance = asyncio.get_running_loop().create_task(Maintenance(pool).run_forever())
+        maintenance = asyncio.get_running_loop().create_task(
+            Maintenance(pool, k=settings.k_threshold).run_forever()
+        )
         deliverer = Deliverer(pool, runtime.directory.vault, delivery_policy(settings))
         delivering = asyncio.get_running_loop().create_task(
             deliverer.run_forever()

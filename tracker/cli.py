@@ -317,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hook_add.add_argument("--url", required=True)
     hook_add.add_argument("--verdicts", default="human", help="e.g. human,proxy")
+    hook_add.add_argument(
+        "--hourly-summary",
+        action="store_true",
+        help="instead of events: each hour's campaign figures, anonymous (k rule)",
+    )
     command(
         "list",
         "the account's endpoints",

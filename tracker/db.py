@@ -349,7 +349,7 @@ async def record_group(
     machine_events: Mapping[tuple[uuid.UUID, datetime], str],
     hold_seconds: float,
 ) -> bool:
-    """Commit one group in one round trip (``record_group`` in sql/0006): the events whose
+    """Commit one group in one round trip (``record_group`` in sql/0007): the events whose
     recipient's consent was granted at the event's time, their webhook deliveries, the
     counters, the HyperLogLog registers and the corrections. False, and nothing written,
     for a group id committed before."""

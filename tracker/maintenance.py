@@ -11,6 +11,7 @@ import asyncpg
 from consent.ledger import expire_lapsed
 from consent.retention import purge
 from tracker import db
+from tracker.summaries import queue_hourly_summaries
 
 __all__ = ["Maintenance"]
 
@@ -25,8 +26,10 @@ class Maintenance:
         *,
         interval: float = 3600.0,
         purge_every: timedelta = timedelta(days=1),
+        k: int = 5,
     ) -> None:
         self._pool = pool
+        self._k = k
         self._interval = interval
         self._purge_every = purge_every
         self._last_purge: datetime | None = None
@@ -42,6 +45,9 @@ class Maintenance:
                 expired = await expire_lapsed(conn, now)
                 if expired:
                     _logger.info("recorded %d lapsed consents as expired", expired)
+                summaries = await queue_hourly_summaries(conn, now, self._k)
+                if summaries:
+                    _logger.info("queued %d hourly campaign summaries", summaries)
                 if self._last_purge is None or now - self._last_purge >= self._purge_every:
                     result = await purge(conn, now, "server:daily")
                     self._last_purge = now

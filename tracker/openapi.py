@@ -376,6 +376,11 @@ _PATHS: dict[str, Any] = {
                 "properties": {
                     "url": {"type": "string"},
                     "verdicts": {"type": "array", "items": {"enum": ["human", "proxy", "machine"]}},
+                    "hourly_summary": {
+                        "type": "boolean",
+                        "description": "instead of events: each hour's anonymous campaign"
+                        " figures (k rule)",
+                    },
                 },
             },
             operation_id="addWebhook",
@@ -383,7 +388,24 @@ _PATHS: dict[str, Any] = {
         "get": _op(
             "The account's webhook endpoints",
             _MAILER,
-            {"200": _json({"type": "array"}, "endpoints")},
+            {
+                "200": _json(
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["webhook", "url", "verdicts", "hourly_summary"],
+                            "properties": {
+                                "webhook": {"type": "string"},
+                                "url": {"type": "string"},
+                                "verdicts": {"type": "array", "items": {"type": "string"}},
+                                "hourly_summary": {"type": "boolean"},
+                            },
+                        },
+                    },
+                    "endpoints",
+                )
+            },
             operation_id="listWebhooks",
         ),
     },

@@ -37,9 +37,14 @@ async def create(request: Request, caller: Caller) -> Response:
     verdicts = payload.get("verdicts", ["human"])
     if not isinstance(verdicts, list) or not all(isinstance(v, str) for v in verdicts):
         raise ApiError(422, 'verdicts must be a list such as ["human"]', field="verdicts")
+    hourly_summary = payload.get("hourly_summary", False)
+    if not isinstance(hourly_summary, bool):
+        raise ApiError(422, "hourly_summary must be true or false", field="hourly_summary")
     try:
         async with _pool(request).acquire() as conn:
-            webhook_id, secret = await add_webhook(conn, caller.account_id, url, verdicts)
+            webhook_id, secret = await add_webhook(
+                conn, caller.account_id, url, verdicts, hourly_summary=hourly_summary
+            )
     except InvalidInput as exc:
         field = "verdicts" if "verdicts" in str(exc) else "url"
         raise ApiError(422, str(exc), field=field) from None
@@ -52,7 +57,15 @@ async def list_all(request: Request, caller: Caller) -> Response:
     async with _pool(request).acquire() as conn:
         hooks = await webhooks_db.fetch_webhooks(conn, caller.account_id)
     return JSONResponse(
-        [{"webhook": format_id("whk", h.id), "url": h.url, "verdicts": h.verdicts} for h in hooks]
+        [
+            {
+                "webhook": format_id("whk", h.id),
+                "url": h.url,
+                "verdicts": h.verdicts,
+                "hourly_summary": h.hourly_summary,
+            }
+            for h in hooks
+        ]
     )
 
 

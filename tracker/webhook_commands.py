@@ -3,6 +3,7 @@
 import asyncio
 from argparse import Namespace
 from datetime import UTC, datetime
+from typing import Any
 
 from tracker import accounts, webhooks_db
 from tracker.commands import Command, Output, with_database
@@ -19,11 +20,18 @@ __all__ = ["WEBHOOK_COMMANDS"]
 async def add(conn: Connection, runtime: Runtime, args: Namespace) -> Output:
     account = await accounts.get_account(conn, parse_id("acc", args.account))
     verdicts = [v.strip() for v in args.verdicts.split(",") if v.strip()]
-    webhook_id, secret = await add_webhook(conn, account.id, args.url, verdicts)
+    webhook_id, secret = await add_webhook(
+        conn, account.id, args.url, verdicts, hourly_summary=args.hourly_summary
+    )
     label = format_id("whk", webhook_id)
+    what = (
+        "the hourly anonymous campaign summary"
+        if args.hourly_summary
+        else f"{', '.join(sorted(set(verdicts)))} events"
+    )
     return Output(
         {"webhook": label, "secret": secret},
-        f"webhook {label} for {', '.join(sorted(set(verdicts)))} events\n"
+        f"webhook {label} for {what}\n"
         f"secret: {secret}\nKeep the secret now: receivers verify signatures with it.",
     )
 
@@ -36,15 +44,17 @@ async def list_webhooks(conn: Connection, runtime: Runtime, args: Namespace) -> 
             "webhook": format_id("whk", h.id),
             "url": h.url,
             "verdicts": h.verdicts,
+            "hourly_summary": h.hourly_summary,
             "created_at": h.created_at.isoformat(),
         }
         for h in hooks
     ]
-    text = (
-        "\n".join(f"{d['webhook']}  {','.join(d['verdicts']):<20} {d['url']}" for d in data)
-        or "no webhooks"
-    )
+    text = "\n".join(f"{d['webhook']}  {_what(d):<20} {d['url']}" for d in data) or "no webhooks"
     return Output(data, text)
+
+
+def _what(webhook: dict[str, Any]) -> str:
+    return "hourly summary" if webhook["hourly_summary"] else ",".join(webhook["verdicts"])
 
 
 async def remove(conn: Connection, runtime: Runtime, args: Namespace) -> Output:

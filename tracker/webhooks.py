@@ -51,15 +51,22 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
 
 async def add_webhook(
-    conn: Connection, account_id: int, url: str, verdicts: Sequence[str]
+    conn: Connection,
+    account_id: int,
+    url: str,
+    verdicts: Sequence[str],
+    *,
+    hourly_summary: bool = False,
 ) -> tuple[int, str]:
+    """A new endpoint for events of these verdicts, or (``hourly_summary``) for the hourly
+    anonymous campaign summary instead."""
     validate_target(url)
     unknown = sorted(set(verdicts) - set(VERDICTS))
     if unknown or not verdicts:
         raise InvalidInput(f"verdicts must be some of {', '.join(VERDICTS)}")
     webhook_id, secret = new_id(), new_secret()
     await webhooks_db.insert_webhook(
-        conn, webhook_id, account_id, url, secret, sorted(set(verdicts))
+        conn, webhook_id, account_id, url, secret, sorted(set(verdicts)), hourly_summary
     )
     return webhook_id, secret
 
@@ -172,6 +179,8 @@ class Deliverer:
         return status, None if 200 <= status < 300 else f"HTTP {status}"
 
     def _payload(self, delivery: webhooks_db.Delivery) -> bytes | None:
+        if delivery.payload is not None:
+            return delivery.payload.encode()  # a summary, built when it was queued
         assert delivery.recipient_id is not None and delivery.at is not None
         try:
             if delivery.email_ciphertext is None:

@@ -16,8 +16,11 @@ __all__ = [
     "claim_due",
     "fetch_attempts",
     "fetch_deliveries",
+    "fetch_hour_counts",
+    "fetch_summary_subscriptions",
     "fetch_webhooks",
     "insert_webhook",
+    "queue_summary",
     "record_outcomes",
     "remove_webhook",
     "replay_since",
@@ -31,6 +34,7 @@ class Webhook:
     url: str
     verdicts: list[str]
     created_at: datetime
+    hourly_summary: bool  # anonymous hourly campaign summaries instead of events
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,7 @@ class Delivery:
     reasons: list[str] | None
     email_ciphertext: bytes | None
     wrapped_key: bytes | None
+    payload: str | None  # a summary's JSON, built when it was queued; None for an event
 
 
 async def insert_webhook(
@@ -61,20 +66,23 @@ async def insert_webhook(
     url: str,
     secret: str,
     verdicts: Sequence[str],
+    hourly_summary: bool = False,
 ) -> None:
     await conn.execute(
-        "INSERT INTO webhooks (id, account_id, url, secret, verdicts) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO webhooks (id, account_id, url, secret, verdicts, hourly_summary)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
         webhook_id,
         account_id,
         url,
         secret,
         list(verdicts),
+        hourly_summary,
     )
 
 
 async def fetch_webhooks(conn: Connection, account_id: int) -> list[Webhook]:
     rows = await conn.fetch(
-        "SELECT id, account_id, url, verdicts, created_at FROM webhooks"
+        "SELECT id, account_id, url, verdicts, created_at, hourly_summary FROM webhooks"
         " WHERE account_id = $1 AND removed_at IS NULL ORDER BY created_at",
         account_id,
     )
@@ -91,6 +99,48 @@ async def remove_webhook(conn: Connection, account_id: int, webhook_id: int) -> 
     return status.endswith(" 1")
 
 
+async def fetch_summary_subscriptions(conn: Connection, hour: datetime) -> list[tuple[int, int]]:
+    """(webhook, account) of live summary webhooks that have not had ``hour``'s summary."""
+    rows = await conn.fetch(
+        "SELECT w.id, w.account_id FROM webhooks w"
+        " WHERE w.hourly_summary AND w.removed_at IS NULL"
+        "   AND date_trunc('hour', w.created_at) <= $1"
+        "   AND NOT EXISTS (SELECT 1 FROM webhook_outbox o"
+        "                   WHERE o.webhook_id = w.id AND o.summary_hour = $1)",
+        hour,
+    )
+    return [(row["id"], row["account_id"]) for row in rows]
+
+
+async def fetch_hour_counts(
+    conn: Connection, account_id: int, hour: datetime
+) -> list[asyncpg.Record]:
+    """The account's counters of one hour: campaign, opens or clicks, verdict, events."""
+    return list(
+        await conn.fetch(
+            "SELECT k.campaign_id, CASE WHEN k.link_no = 0 THEN 'opens' ELSE 'clicks' END AS kind,"
+            "       k.verdict, sum(k.events)::bigint AS events"
+            " FROM counters k JOIN campaigns c ON c.id = k.campaign_id"
+            " WHERE c.account_id = $1 AND k.hour = $2"
+            " GROUP BY 1, 2, 3 ORDER BY 1",
+            account_id,
+            hour,
+        )
+    )
+
+
+async def queue_summary(conn: Connection, webhook_id: int, hour: datetime, payload: str) -> None:
+    """Queue one hour's summary for a webhook, once (a second call does nothing)."""
+    await conn.execute(
+        "INSERT INTO webhook_outbox (id, webhook_id, summary_hour, payload, next_attempt_at)"
+        " VALUES (gen_random_uuid(), $1, $2, $3::jsonb, now())"
+        " ON CONFLICT (webhook_id, summary_hour) WHERE summary_hour IS NOT NULL DO NOTHING",
+        webhook_id,
+        hour,
+        payload,
+    )
+
+
 async def claim_due(conn: Connection, limit: int, lease_seconds: float) -> list[Delivery]:
     """Take up to ``limit`` due deliveries for ``lease_seconds`` (other processes skip them)."""
     rows = await conn.fetch(
@@ -102,11 +152,11 @@ async def claim_due(conn: Connection, limit: int, lease_seconds: float) -> list[
         "                 FOR UPDATE SKIP LOCKED)"
         "  RETURNING o.*)"
         " SELECT c.id, w.url, w.secret, c.attempts, c.created_at,"
-        "   (w.removed_at IS NULL AND e.id IS NOT NULL AND e.verdict = ANY(w.verdicts)"
-        "    AND s.state = 'granted' AND s.expires_at > now()"
-        "    AND s.purpose_version = a.purpose_version) AS deliverable,"
+        "   (w.removed_at IS NULL AND (c.payload IS NOT NULL OR (e.id IS NOT NULL"
+        "    AND e.verdict = ANY(w.verdicts) AND s.state = 'granted' AND s.expires_at > now()"
+        "    AND s.purpose_version = a.purpose_version))) AS deliverable,"
         "   e.campaign_id, e.recipient_id, e.link_no, l.url AS link_url, e.at, e.verdict,"
-        "   e.reasons, r.email_ciphertext, k.wrapped_key"
+        "   e.reasons, r.email_ciphertext, k.wrapped_key, c.payload::text AS payload"
         " FROM claimed c JOIN webhooks w ON w.id = c.webhook_id"
         " JOIN accounts a ON a.id = w.account_id"
         " LEFT JOIN events e ON e.id = c.event_id AND e.at = c.event_at"

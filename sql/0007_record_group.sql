@@ -44,7 +44,7 @@ BEGIN
         JOIN events e ON e.id = q.id AND e.at = q.at
         JOIN campaigns c ON c.id = e.campaign_id
         JOIN webhooks w ON w.account_id = c.account_id AND w.removed_at IS NULL
-             AND e.verdict = ANY(w.verdicts);
+             AND NOT w.hourly_summary AND e.verdict = ANY(w.verdicts);
     END IF;
 
     -- Hourly counters (counts for campaigns that no longer exist are dropped). Keys come
