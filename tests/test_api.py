@@ -153,9 +153,11 @@ async def test_a_scripted_campaign_through_the_client_reports_the_known_counts(
             await client.get(link.removeprefix("http://tracker.test"), headers=person(n))
         await client.head(minted[0]["pixel"].removeprefix("http://tracker.test"))
         report = await api.report(campaign)
-        assert report["audience"] == 12
+        # Estimates (HyperLogLog): exact at this size unless two of the random per-mail
+        # nonces share one of the 4,096 registers (about 1.6 % of runs for twelve).
+        assert 10 <= report["audience"] <= 12
         assert report["opens"]["total"] == {"human": 8, "proxy": None, "machine": None, "all": 9}
-        assert report["opens"]["unique_estimate"]["human"] == 8
+        assert 6 <= report["opens"]["unique_estimate"]["human"] <= 8
         assert report["links"][0]["clicks"]["total"]["human"] == 6
         assert report["opens"]["unique_consenting"]["all"] == 0
         assert len(report["hourly"]) == 1 and report["hourly"][0]["opens"]["human"] == 8
