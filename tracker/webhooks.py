@@ -132,7 +132,9 @@ class Deliverer:
 
     async def deliver_due(self) -> int:
         """Attempt every due delivery once; returns how many were attempted or dropped."""
-        lease = self._policy.timeout_seconds * self._policy.batch + 30
+        # The batch is posted all at once: each post ends within the timeout. If this
+        # process dies meanwhile, another deliverer takes the batch after the lease.
+        lease = self._policy.timeout_seconds * 2 + 30
         async with self._pool.acquire() as conn:
             claimed = await webhooks_db.claim_due(conn, self._policy.batch, lease)
         outcomes = await asyncio.gather(*(self._deliver(delivery) for delivery in claimed))
