@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from consent import audit
 from consent import db as consent_db
-from tracker import db
+from tracker import db, webhooks_db
 from tracker.database import Connection
 
 __all__ = ["PurgeResult", "purge"]
@@ -35,6 +35,9 @@ async def purge(conn: Connection, now: datetime, actor: str) -> PurgeResult:
             await db.drop_event_partition(conn, partition)
             result.dropped_partitions.append(partition.name)
     result.events_deleted = await db.delete_events_past_retention(conn, now)
+    # Webhook deliveries live no longer than the events they were for (replay reaches back
+    # as far as that).
+    await webhooks_db.delete_finished_before(conn, now - longest)
     for account_id, proof_days in await db.fetch_proof_periods(conn):
         async with conn.transaction():
             expired = await consent_db.fetch_recipients_past_proof(

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from consent.retention import purge
 from tests.conftest import CLIENT_ADDRESS
 from tests.factories import (
     Scenario,
@@ -369,3 +370,34 @@ async def test_a_summary_webhook_gets_each_hour_once_anonymous_and_k_suppressed(
         ],
     }
     assert "ada@example.org" not in receiver.received[0][1].decode()
+
+
+async def test_the_purge_forgets_finished_deliveries_as_old_as_expired_events(
+    conn: asyncpg.Connection,
+) -> None:
+    scenario = await make_campaign(conn)
+    webhook_id, _ = await add_webhook(
+        conn, scenario.account_id, "https://crm.example.org/h", ["human"]
+    )
+    now = datetime.now(UTC)
+    rows = [
+        ("delivered", 400),  # past the 180-day retention: forgotten
+        ("failed", 400),  # the same
+        ("pending", 400),  # still to be tried: kept
+        ("delivered", 10),  # recent: kept
+    ]
+    for state, days in rows:
+        await conn.execute(
+            "INSERT INTO webhook_outbox (id, webhook_id, event_id, event_at, state,"
+            " next_attempt_at, created_at) VALUES (gen_random_uuid(), $1, gen_random_uuid(),"
+            " $2, $3, $2, $2)",
+            webhook_id,
+            now - timedelta(days=days),
+            state,
+        )
+    await purge(conn, now, "test")
+    kept = await conn.fetch("SELECT state, created_at FROM webhook_outbox ORDER BY created_at")
+    assert [(r["state"], (now - r["created_at"]).days) for r in kept] == [
+        ("pending", 400),
+        ("delivered", 10),
+    ]

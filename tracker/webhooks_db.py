@@ -14,6 +14,7 @@ __all__ = [
     "Outcome",
     "Webhook",
     "claim_due",
+    "delete_finished_before",
     "fetch_attempts",
     "fetch_deliveries",
     "fetch_hour_counts",
@@ -236,6 +237,14 @@ async def fetch_attempts(conn: Connection, delivery_id: uuid.UUID) -> list[async
             delivery_id,
         )
     )
+
+
+async def delete_finished_before(conn: Connection, cutoff: datetime) -> int:
+    """Forget deliveries (and their attempts) that ended and were queued before ``cutoff``."""
+    status = await conn.execute(
+        "DELETE FROM webhook_outbox WHERE state <> 'pending' AND created_at < $1", cutoff
+    )
+    return int(status.split()[-1])
 
 
 async def replay_since(conn: Connection, account_id: int, webhook_id: int, since: datetime) -> int:
