@@ -107,10 +107,14 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
             yield
         finally:
             await recorder.close()
-            for task in (listener, maintenance, delivering):
+            background = (listener, maintenance, delivering)
+            for task in background:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # A task stopped in the middle of a statement may fail on the way out (its
+            # connection is still busy with the cancelled one); nothing is lost by that.
+            for outcome in await asyncio.gather(*background, return_exceptions=True):
+                if isinstance(outcome, Exception):
+                    _logger.warning("a background task stopped with %r", outcome)
             await deliverer.close()
             await pool.close()
 
