@@ -92,10 +92,17 @@ def _hourly(counts: Mapping[tuple[Any, str, str], int], k: int) -> list[dict[str
 def k_split(
     values: Mapping[str, int], k: int, *, all_value: int | None = None, hide_all: bool = False
 ) -> Split:
-    """Counts by verdict and in all, each None when it is under ``k`` (the k rule)."""
+    """Counts by verdict and in all, each None when it is under ``k`` (the k rule).
+
+    "all" is withheld too when it would give the withheld figures away: if what it adds to
+    the figures shown is between 1 and k - 1 (human 3 withheld, proxy 20 shown, all 23
+    would say "3 humans"). What it adds being 0 only tells that the withheld figures are 0.
+    """
     total = sum(values.values()) if all_value is None else all_value
     split: Split = {v: None if hide_all or n < k else n for v, n in values.items()}
-    split["all"] = None if hide_all or total < k else total
+    shown = sum(n for n in split.values() if n is not None)
+    hidden = total - shown
+    split["all"] = None if hide_all or total < k or 0 < hidden < k else total
     return split
 
 

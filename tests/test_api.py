@@ -156,7 +156,8 @@ async def test_a_scripted_campaign_through_the_client_reports_the_known_counts(
         # Estimates (HyperLogLog): exact at this size unless two of the random per-mail
         # nonces share one of the 4,096 registers (about 1.6 % of runs for twelve).
         assert 10 <= report["audience"] <= 12
-        assert report["opens"]["total"] == {"human": 8, "proxy": None, "machine": None, "all": 9}
+        # The HEAD request is a machine's open: 9 in all would give that 1 away.
+        assert report["opens"]["total"] == {"human": 8, "proxy": None, "machine": None, "all": None}
         assert 6 <= report["opens"]["unique_estimate"]["human"] <= 8
         assert report["links"][0]["clicks"]["total"]["human"] == 6
         assert report["opens"]["unique_consenting"]["all"] == 0

@@ -130,8 +130,9 @@ async def test_figures_below_k_are_suppressed_and_the_rest_are_shown(
     assert report["breakdown_suppressed"] is False
     assert report["audience"] == 50
     opens = report["opens"]
-    assert opens["total"] == {"human": 5, "proxy": None, "machine": None, "all": 9}
-    assert opens["unique_estimate"] == {"human": 5, "proxy": None, "machine": None, "all": 8}
+    # 9 in all would say that the two withheld figures add up to 4: "all" is withheld too.
+    assert opens["total"] == {"human": 5, "proxy": None, "machine": None, "all": None}
+    assert opens["unique_estimate"] == {"human": 5, "proxy": None, "machine": None, "all": None}
     link_one, link_two = report["links"]
     assert (link_one["link"], link_one["url"]) == (1, LINKS[0])
     assert link_one["clicks"]["total"] == {
@@ -145,7 +146,7 @@ async def test_figures_below_k_are_suppressed_and_the_rest_are_shown(
     assert link_two["clicks"]["unique_estimate"]["machine"] == 6
 
 
-async def test_all_is_the_sum_and_is_suppressed_only_when_itself_below_k(
+async def test_all_is_the_sum_and_is_withheld_when_below_k_or_when_it_gives_a_figure_away(
     conn: asyncpg.Connection,
 ) -> None:
     scenario = await make_campaign(conn)
@@ -164,6 +165,28 @@ async def test_all_is_the_sum_and_is_suppressed_only_when_itself_below_k(
         "proxy": None,
         "machine": None,
         "all": None,
+    }
+
+
+async def test_all_is_withheld_when_it_would_reveal_a_withheld_figure(
+    conn: asyncpg.Connection,
+) -> None:
+    scenario = await make_campaign(conn)
+    await add_sketch(conn, scenario, AUDIENCE_SKETCH, distinct(scenario, 50))
+    await add_counter(conn, scenario, 0, "human", 3)
+    await add_counter(conn, scenario, 0, "proxy", 20)
+    await add_counter(conn, scenario, 1, "proxy", 20)
+
+    report = await report_of(conn, scenario)
+
+    # 23 in all beside proxy 20 would say "3 human opens".
+    assert report["opens"]["total"] == {"human": None, "proxy": 20, "machine": None, "all": None}
+    # Withheld figures that are all zero give nothing away.
+    assert report["links"][0]["clicks"]["total"] == {
+        "human": None,
+        "proxy": 20,
+        "machine": None,
+        "all": 20,
     }
 
 
@@ -209,7 +232,7 @@ async def test_an_audience_below_k_withholds_every_per_link_figure(
                 "machine": None,
                 "all": None,
             }, (link["url"], figure)
-    assert report["opens"]["total"]["all"] == 9
+    assert report["opens"]["total"]["human"] == 5  # opens are not withheld for a small audience
 
 
 async def test_a_campaign_without_any_data_reports_zero_audience_and_suppresses_links(
@@ -232,7 +255,7 @@ async def test_the_text_report_shows_suppressed_cells_as_below_k(
     lines = text.splitlines()
     opens = lines.index("Opens")
 
-    assert lines[opens + 1].split() == ["events", "5", "<", "5", "<", "5", "9"]
+    assert lines[opens + 1].split() == ["events", "5", "<", "5", "<", "5", "<", "5"]
     assert lines[opens + 3].split() == ["unique", "(exact,", "consenting)", "1", "1", "0", "2"]
     assert f"Clicks on {LINKS[0]}" in lines
     assert "Per-link figures are withheld" not in text
