@@ -5,8 +5,8 @@ two processes upserting the same rows take their locks in the same order.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from tracker.database import Connection
 
@@ -21,16 +21,16 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class CounterKey:
+# Named tuples: the recorder builds and hashes these for every hit, and a tuple's hashing
+# and ordering run in C where a dataclass's run in Python.
+class CounterKey(NamedTuple):
     campaign_id: int
     link_no: int
     hour: datetime
     verdict: str
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class RegisterKey:
+class RegisterKey(NamedTuple):
     campaign_id: int
     sketch: str
     register: int

@@ -29,7 +29,7 @@ from consent.ratelimit import RateLimiter
 from consent.texts import LANGUAGES, ShownText, current_text
 from tracker import db
 from tracker.classify import Classifier, RequestFacts
-from tracker.clientip import client_address
+from tracker.clientip import TrustedProxies
 from tracker.database import Connection
 from tracker.redirect import not_found_page
 from tracker.settings import IPNetwork
@@ -86,7 +86,7 @@ class ConsentPage:
         self.guard = FormGuard(form_key)
         self.evidence_key = evidence_key
         self.min_seconds = min_seconds
-        self.trusted_proxies = trusted_proxies
+        self.trusted_proxies = TrustedProxies(trusted_proxies)
         self.clock = clock
         self.per_token = RateLimiter(limit=10, window=60)
         self.per_network = RateLimiter(limit=60, window=60)
@@ -255,7 +255,7 @@ class ConsentPage:
 
     def _address(self, request: Request) -> str:
         peer = request.client.host if request.client else None
-        return client_address(peer, request.headers.get("x-forwarded-for"), self.trusted_proxies)
+        return self.trusted_proxies.client_address(peer, request.headers.get("x-forwarded-for"))
 
     def _evidence(
         self, request: Request, seconds: float, verdict: str | None, reasons: tuple[str, ...]

@@ -2,7 +2,7 @@
 
 import ipaddress
 
-from tracker.clientip import client_address
+from tracker.clientip import TrustedProxies, client_address
 from tracker.settings import IPNetwork
 
 PROXIES: tuple[IPNetwork, ...] = (
@@ -59,3 +59,22 @@ def test_a_malformed_hop_stops_the_walk_at_the_last_good_address() -> None:
     assert client_address("10.0.0.2", "198.51.100.1, unknown, 10.0.0.5", PROXIES) == "10.0.0.5"
     assert client_address("10.0.0.2", "198.51.100.1:4711", PROXIES) == "10.0.0.2"
     assert client_address("10.0.0.2", "198.51.100.1,", PROXIES) == "10.0.0.2"
+
+
+def test_an_ipv4_mapped_peer_counts_as_its_ipv4_address() -> None:
+    # A dual-stack socket reports IPv4 proxies this way.
+    assert client_address("::ffff:10.0.0.2", "198.51.100.1", PROXIES) == "198.51.100.1"
+
+
+def test_only_plain_address_spellings_are_hops() -> None:
+    for odd in ("198.051.100.1", "0x7f.0.0.1", "fe80::1%eth0", "198.51.100", "[2001:db8::1]"):
+        assert client_address("10.0.0.2", odd, PROXIES) == "10.0.0.2", odd
+
+
+def test_one_trusted_proxies_object_answers_like_the_function() -> None:
+    trusted = TrustedProxies(PROXIES)
+    forwarded = "192.0.2.66, 198.51.100.1, 10.0.0.5"
+
+    assert trusted.client_address("10.0.0.2", forwarded) == "198.51.100.1"
+    assert trusted.client_address("203.0.113.7", forwarded) == "203.0.113.7"
+    assert not TrustedProxies(())

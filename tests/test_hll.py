@@ -1,5 +1,6 @@
 """HyperLogLog sketches: estimates within three standard errors, merge is the union."""
 
+import hashlib
 from collections.abc import Iterable
 
 import pytest
@@ -91,3 +92,19 @@ def test_disjoint_sets_merge_to_about_the_sum_of_their_estimates() -> None:
     a, b = sketch_of(range(3000)), sketch_of(range(3000, 5000))
 
     assert abs(estimate(merge([a, b])) - 5000) <= 3 * STANDARD_ERROR * 5000
+
+
+@pytest.mark.parametrize("campaign_id, subject", [(1, 1), (CAMPAIGN, 2**64 - 1), (2**63, 42)])
+def test_positions_follow_the_documented_hash_so_stored_sketches_stay_valid(
+    campaign_id: int, subject: int
+) -> None:
+    """Registers already in the database were written with this hash: it must not drift."""
+    digest = hashlib.blake2b(
+        campaign_id.to_bytes(8, "big") + subject.to_bytes(8, "big"),
+        digest_size=8,
+        key=b"fixed-test-key-for-hll-sketches-0123456789",
+    ).digest()
+    value = int.from_bytes(digest, "big")
+    rest = value & ((1 << 52) - 1)
+
+    assert HASHER.position(campaign_id, subject) == (value >> 52, 52 - rest.bit_length() + 1)

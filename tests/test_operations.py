@@ -44,3 +44,24 @@ def test_log_lines_are_json_objects() -> None:
     assert line["level"] == "warning" and line["logger"] == "tracker.recorder"
     assert line["message"] == "group commit failed (OSError); retrying"
     assert line["time"].endswith("+00:00")
+
+
+async def test_repeated_x_forwarded_for_lines_are_read_as_one_list(
+    conn: asyncpg.Connection, runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    # The client wrote the first line; our proxy (203.0.113.0/24, trusted in the tests)
+    # added the second, with the address it saw: an iCloud Private Relay one. Read as a
+    # whole list, the open is Apple's prefetch; the first line alone would make it human.
+    scenario = await make_campaign(conn)
+    urls = await mint_for(conn, runtime, scenario, "relay@example.org")
+    headers = [
+        ("user-agent", "Mozilla/5.0"),
+        ("x-forwarded-for", "198.51.100.7"),
+        ("x-forwarded-for", "104.28.28.1"),
+    ]
+
+    await client.get(path_of(urls.pixel), headers=headers)
+
+    text = (await client.get("/metrics")).text
+    assert 'tracker_verdicts_total{verdict="proxy"} 1.0' in text
+    assert 'tracker_verdicts_total{verdict="human"} 0.0' in text

@@ -1,6 +1,7 @@
 """Signed URL tokens: round trips, every kind of tampering, key rotation and key files."""
 
 import base64
+import hmac
 import os
 import secrets
 import string
@@ -10,7 +11,7 @@ import pytest
 
 from tracker.keyfiles import read_signing_keys, rotate_signing_key
 from tracker.settings import Settings
-from tracker.tokens import BadToken, Kind, UrlSigner, UrlToken
+from tracker.tokens import BadToken, Kind, UrlSigner, UrlToken, _KeyedHmac
 
 OLD_KEY = b"old-signing-key-0123456789abcdefghijklmnop"
 NEW_KEY = b"new-signing-key-0123456789abcdefghijklmnop"
@@ -167,3 +168,10 @@ def test_a_signer_watching_a_keys_file_accepts_tokens_signed_with_a_key_added_la
     assert restarted.verify(issued_before) == old_token
     with pytest.raises(BadToken):
         UrlSigner(read_signing_keys(keys_file)[:1]).verify(issued_after)
+
+
+@pytest.mark.parametrize("key_length", [0, 1, 32, 64, 65, 200])
+def test_the_prekeyed_hmac_gives_the_standard_hmac_sha256(key_length: int) -> None:
+    key, value = os.urandom(key_length), os.urandom(31)
+
+    assert _KeyedHmac(key).signature(value) == hmac.digest(key, value, "sha256")[:16]

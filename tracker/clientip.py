@@ -1,52 +1,70 @@
-"""The client's address: the socket peer, or X-Forwarded-For behind a trusted proxy."""
+"""The client's address: the socket peer, or X-Forwarded-For behind a trusted proxy.
 
-import ipaddress
+Every pixel and click asks, so the trusted networks are turned into integer ranges once
+(``TrustedProxies``) and addresses are read with ``inet_pton`` (``parse_address``), which
+takes only the plain dotted and colon forms: anything else in a hop stops the walk.
+"""
+
 from collections.abc import Sequence
 
+from tracker.ipranges import Address, parse_address
 from tracker.settings import IPNetwork
 
-__all__ = ["client_address"]
+__all__ = ["TrustedProxies", "client_address"]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+class TrustedProxies:
+    """The networks whose X-Forwarded-For is believed (``TRACKER_TRUSTED_PROXIES``)."""
+
+    def __init__(self, networks: Sequence[IPNetwork]) -> None:
+        self._ranges = tuple(
+            (
+                network.version,
+                int(network.network_address),
+                int(network.broadcast_address),
+            )
+            for network in networks
+        )
+        self._peers: dict[str, bool] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._ranges)
+
+    def client_address(self, peer: str | None, forwarded_for: str | None) -> str:
+        """Walk X-Forwarded-For from the right while the hop is a trusted proxy."""
+        address = peer or ""
+        if not self._ranges or not forwarded_for or not self._peer_is_trusted(address):
+            return address
+        for hop in reversed(forwarded_for.split(",")):
+            hop = hop.strip()
+            parsed = parse_address(hop)
+            if parsed is None:
+                return address  # a malformed hop: stop at the last address we could trust
+            address = hop
+            if not self.trusts(parsed):
+                break
+        return address
+
+    def trusts(self, address: Address) -> bool:
+        version, value = address
+        for network_version, low, high in self._ranges:
+            if network_version == version and low <= value <= high:
+                return True
+        return False
+
+    def _peer_is_trusted(self, peer: str) -> bool:
+        """Remembered per peer: a server sees few of them (its proxies), and every request."""
+        known = self._peers.get(peer)
+        if known is None:
+            if len(self._peers) >= 10_000:
+                self._peers.clear()
+            parsed = parse_address(peer)
+            known = self._peers[peer] = parsed is not None and self.trusts(parsed)
+        return known
 
 
 def client_address(
     peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]
 ) -> str:
-    """Walk X-Forwarded-For from the right while the hop is a trusted proxy."""
-    address = peer or ""
-    if not trusted or not forwarded_for or not _peer_is_trusted(address, trusted):
-        return address
-    for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
-        ip = _parse(hop)
-        if ip is None:
-            return address  # a malformed hop: stop at the last address we could trust
-        address = hop
-        if not _is_trusted(ip, trusted):
-            break
-    return address
-
-
-_trusted_peers: dict[tuple[str, tuple[IPNetwork, ...]], bool] = {}
-
-
-def _peer_is_trusted(peer: str, trusted: Sequence[IPNetwork]) -> bool:
-    """Remembered per peer: a server sees few of them (its proxies), and every request."""
-    key = (peer, tuple(trusted))
-    known = _trusted_peers.get(key)
-    if known is None:
-        if len(_trusted_peers) >= 10_000:
-            _trusted_peers.clear()
-        known = _trusted_peers[key] = _is_trusted(_parse(peer), trusted)
-    return known
-
-
-def _parse(address: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(address)
-    except ValueError:
-        return None
-
-
-def _is_trusted(ip: IPAddress | None, trusted: Sequence[IPNetwork]) -> bool:
-    return ip is not None and any(ip in network for network in trusted)
+    """``TrustedProxies(trusted).client_address``, for a caller that asks once."""
+    return TrustedProxies(trusted).client_address(peer, forwarded_for)

@@ -22,7 +22,7 @@ from datetime import datetime
 
 import asyncpg
 
-from aggregates import db as aggregates_db
+from aggregates.db import CounterKey, RegisterKey
 from aggregates.hll import SketchHasher
 from aggregates.report import sketch_name
 from consent.cache import CachedConsent, ConsentCache
@@ -228,39 +228,43 @@ class Recorder:
     def group_of(self, hits: list[Hit], corrections: Corrections) -> Group:
         """The group that commits these hits (with a new id) and these corrections."""
         group = Group(uuid.uuid4())
-        for hit in hits:
+        increments, add_subject = group.increments, self._subject_adder(group)
+        for hit in hits:  # written out flat: this loop runs for every request
+            campaign_id, link_no, verdict, at = hit.campaign_id, hit.link_no, hit.verdict, hit.at
             if hit.recipient_id is not None:
                 assert hit.event_id is not None
                 event = db.EventRow(
                     hit.event_id,
-                    hit.campaign_id,
+                    campaign_id,
                     hit.recipient_id,
-                    hit.link_no,
-                    hit.at,
-                    hit.verdict,
+                    link_no,
+                    at,
+                    verdict,
                     list(hit.reasons),
                 )
                 (group.known_events if hit.consent_known else group.candidate_events).append(event)
-            hour = hit.at.replace(minute=0, second=0, microsecond=0)
-            group.increments[
-                aggregates_db.CounterKey(hit.campaign_id, hit.link_no, hour, hit.verdict)
-            ] += 1
-            self._add_subject(group, hit.campaign_id, hit.link_no, hit.verdict, hit.subject)
+            hour = at.replace(minute=0, second=0, microsecond=0)
+            increments[CounterKey(campaign_id, link_no, hour, verdict)] += 1
+            add_subject(campaign_id, link_no, verdict, hit.subject)
         for (campaign_id, link_no, hour, verdict), delta in corrections.counters.items():
-            key = aggregates_db.CounterKey(campaign_id, link_no, hour, verdict)
+            key = CounterKey(campaign_id, link_no, hour, verdict)
             (group.increments if delta > 0 else group.decrements)[key] += abs(delta)
         for campaign_id, link_no, subject in corrections.subjects:
-            self._add_subject(group, campaign_id, link_no, "machine", subject)
+            add_subject(campaign_id, link_no, "machine", subject)
         group.machine_events.update(corrections.events)
         return group
 
-    def _add_subject(
-        self, group: Group, campaign_id: int, link_no: int, verdict: str, subject: int
-    ) -> None:
-        register, rank = self._hasher.position(campaign_id, subject)
-        group.add_rank(
-            aggregates_db.RegisterKey(campaign_id, sketch_name(link_no, verdict), register), rank
-        )
+    def _subject_adder(self, group: Group) -> Callable[[int, int, str, int], None]:
+        """A function adding one subject to the group's HyperLogLog registers."""
+        position, ranks = self._hasher.position, group.ranks
+
+        def add_subject(campaign_id: int, link_no: int, verdict: str, subject: int) -> None:
+            register, rank = position(campaign_id, subject)
+            key = RegisterKey(campaign_id, sketch_name(link_no, verdict), register)
+            if rank > ranks.get(key, 0):
+                ranks[key] = rank
+
+        return add_subject
 
     async def commit_group(self, group: Group) -> None:
         """Commit one group in one transaction; a group id seen before is skipped."""

@@ -2,8 +2,10 @@
 
 A token is 23 bytes of payload, base64url, a dot, and a 128-bit truncated HMAC-SHA256
 made by itsdangerous (compared in constant time, a list of keys for rotation: the newest
-signs, all verify). The payload carries the kind, the campaign, the link number, the
-minting time and a 64-bit subject: the recipient's random id for a named token, a random
+signs, all verify). Every pixel and click verifies one, so verification checks the same
+signature with the keys itsdangerous derived, without its layers of conversions. The
+payload carries the kind, the campaign, the link number, the minting time and a 64-bit
+subject: the recipient's random id for a named token, a random
 per-message nonce otherwise. A tracked link's path stays under 60 characters.
 """
 
@@ -14,12 +16,11 @@ import hmac
 import re
 import struct
 import time
-from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from itsdangerous import BadSignature, Signer
+from itsdangerous import Signer
 from itsdangerous.signer import SigningAlgorithm
 
 from tracker.keyfiles import read_signing_keys
@@ -42,8 +43,7 @@ class BadToken(Exception):
     """Malformed, truncated, altered, forged or signed with an unknown key."""
 
 
-@dataclass(frozen=True, slots=True)
-class UrlToken:
+class UrlToken(NamedTuple):  # a tuple: built for every request, at a third of a dataclass's cost
     kind: Kind
     campaign_id: int
     link_no: int
@@ -56,23 +56,7 @@ class _TruncatedHMAC(SigningAlgorithm):
     """HMAC-SHA256 cut to 128 bits: ample against forgery, and it keeps URLs short."""
 
     def get_signature(self, key: bytes, value: bytes) -> bytes:
-        return hmac.digest(key, value, "sha256")[:16]
-
-
-class _Signer(Signer):
-    """itsdangerous' signer, deriving each key once rather than on every verification."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._derived: dict[bytes, bytes] = {}
-
-    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
-        name = secret_key.encode() if isinstance(secret_key, str) else secret_key
-        if name is None:
-            return super().derive_key()
-        if name not in self._derived:
-            self._derived[name] = super().derive_key(name)
-        return self._derived[name]
+        return _signature(key, value)
 
 
 class UrlSigner:
@@ -82,7 +66,7 @@ class UrlSigner:
         self._keys_file = keys_file
         self._keys_mtime = _mtime(keys_file)
         self._checked_at = time.monotonic()
-        self._signer = _signer(keys)
+        self._use_keys(keys)
 
     def sign(self, token: UrlToken) -> str:
         self._reload_if_changed()
@@ -103,17 +87,24 @@ class UrlSigner:
 
     def _verify(self, text: str) -> UrlToken:
         # Only the one canonical spelling: base64 tolerates padding and ignores the spare
-        # low bits of a last character, and an altered token must not pass.
+        # low bits of a last character, and an altered token must not pass. The pattern
+        # also fixes the lengths: 31 characters of payload, the dot, 22 of signature.
         if not _CANONICAL.fullmatch(text):
             raise BadToken(text[:8])
+        value = text[:31].encode("ascii")
         try:
-            raw = self._signer.unsign(text.encode("ascii"))
-            payload = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+            signature = base64.urlsafe_b64decode(text[32:] + "==")
+            payload = base64.urlsafe_b64decode(value + b"=")
             flags, campaign_id, link_no, minted_at, subject = _FORMAT.unpack(payload)
             kind = Kind(flags & 0x0F)
-        except (BadSignature, UnicodeError, binascii.Error, struct.error, ValueError):
+        except (binascii.Error, struct.error, ValueError):
             raise BadToken(text[:8]) from None
-        if flags >> 5 != _VERSION:
+        # Newest key first, as itsdangerous does; every key is tried, so the time taken
+        # does not tell which one matched.
+        genuine = False
+        for mac in self._verify_macs:
+            genuine |= hmac.compare_digest(mac.signature(value), signature)
+        if not genuine or flags >> 5 != _VERSION:
             raise BadToken(text[:8])
         return UrlToken(kind, campaign_id, link_no, minted_at, subject, bool(flags & 0x10))
 
@@ -126,15 +117,40 @@ class UrlSigner:
         if mtime == self._keys_mtime:
             return False
         self._keys_mtime = mtime
-        self._signer = _signer(read_signing_keys(self._keys_file))
+        self._use_keys(read_signing_keys(self._keys_file))
         return True
+
+    def _use_keys(self, keys: tuple[bytes, ...]) -> None:
+        self._signer = _signer(keys)
+        self._verify_macs = [_KeyedHmac(self._signer.derive_key(key)) for key in reversed(keys)]
 
 
 def _signer(keys: tuple[bytes, ...]) -> Signer:
     options: dict[str, Any] = {"digest_method": hashlib.sha256}
-    return _Signer(
+    return Signer(
         list(keys), salt=_SALT, key_derivation="hmac", algorithm=_TruncatedHMAC(), **options
     )
+
+
+def _signature(key: bytes, value: bytes) -> bytes:
+    return hmac.digest(key, value, "sha256")[:16]
+
+
+class _KeyedHmac:
+    """HMAC-SHA256 (RFC 2104) with the key's inner and outer blocks hashed once: the same
+    signature as ``_signature``, for a third of the time (no key set-up per call)."""
+
+    def __init__(self, key: bytes) -> None:
+        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block))
+        self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
+
+    def signature(self, value: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(value)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:16]
 
 
 # 31 characters of payload (23 bytes; the last character carries 2 spare bits, so it must

@@ -10,17 +10,21 @@ import time
 from datetime import UTC, datetime
 from typing import Literal
 
-from starlette.datastructures import Headers
-
 from consent.cache import ConsentCache
 from tracker.classify import Classifier, RequestFacts
-from tracker.clientip import client_address
+from tracker.clientip import TrustedProxies
 from tracker.metrics import Metrics
 from tracker.recorder import Hit, Recorder
 from tracker.settings import IPNetwork
 from tracker.tokens import BadToken, Kind, UrlSigner, UrlToken
 
 __all__ = ["Tracking"]
+
+# The request headers the classifier and the client address read (uvicorn gives names in
+# lower case); the rest are never decoded.
+_READ_HEADERS = frozenset(
+    (b"user-agent", b"x-forwarded-for", b"purpose", b"sec-purpose", b"x-purpose", b"x-moz")
+)
 
 
 class Tracking:
@@ -37,15 +41,11 @@ class Tracking:
         self.classifier = classifier
         self.cache = cache
         self.recorder = recorder
-        self.trusted_proxies = trusted_proxies
+        self.trusted_proxies = TrustedProxies(trusted_proxies)
         self.bad_tokens = 0
         self.metrics = metrics or Metrics()
-        # Label lookups cost more than the increments: resolve them once.
-        self._requests = {kind: self.metrics.requests.labels(kind) for kind in ("open", "click")}
-        self._verdicts = {
-            verdict: self.metrics.verdicts.labels(verdict)
-            for verdict in ("human", "proxy", "machine")
-        }
+        self._requests = self.metrics.tallies.requests
+        self._verdicts = self.metrics.tallies.verdicts
 
     def verify(self, text: str, kind: Kind) -> UrlToken | None:
         """The token if it is genuine and of the expected kind; counts the rest."""
@@ -72,10 +72,10 @@ class Tracking:
         (or spooled). A plain function: every request resumes one coroutine less."""
         kind: Literal["open", "click"] = "open" if token.kind is Kind.OPEN else "click"
         now_ts = time.time()
-        headers = Headers(raw=raw_headers)
+        headers = _read_headers(raw_headers)
         facts = RequestFacts(
             ua=headers.get("user-agent"),
-            ip=client_address(peer, headers.get("x-forwarded-for"), self.trusted_proxies),
+            ip=self.trusted_proxies.client_address(peer, headers.get("x-forwarded-for")),
             method=method,
             kind=kind,
             seconds_since_send=max(0.0, now_ts - token.minted_at),
@@ -87,8 +87,8 @@ class Tracking:
             honeypot=honeypot,
         )
         verdict = self.classifier.classify(facts)
-        self._requests[kind].inc()
-        self._verdicts[verdict.verdict].inc()
+        self._requests[kind] += 1
+        self._verdicts[verdict.verdict] += 1
         now = datetime.fromtimestamp(now_ts, UTC)
         recipient_id, known = self._recipient_if_consenting(token, now)
         return self.recorder.record(
@@ -111,3 +111,13 @@ class Tracking:
         if cached is None:
             return token.subject, False  # unknown here: the recorder checks in SQL
         return (token.subject if cached.allows(now) else None), True
+
+
+def _read_headers(raw_headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The headers of ``_READ_HEADERS``; a repeated one is joined with commas (RFC 9110)."""
+    found: dict[str, str] = {}
+    for name, value in raw_headers:
+        if name in _READ_HEADERS:
+            key, text = name.decode("latin-1"), value.decode("latin-1")
+            found[key] = f"{found[key]},{text}" if key in found else text
+    return found

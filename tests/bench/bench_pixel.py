@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
@@ -77,6 +78,26 @@ def serving(command: list[str], env: dict[str, str], log: Path) -> Iterator[tupl
         finally:
             process.terminate()
             process.wait(30)
+
+
+@contextmanager
+def profiling(pid: int, output: Path) -> Iterator[None]:
+    """py-spy samples the process meanwhile: a flame graph for .svg, else collapsed stacks."""
+    spy = Path(sys.executable).parent / "py-spy"
+    style = "flamegraph" if output.suffix == ".svg" else "raw"
+    command = [str(spy), "record", "-o", str(output), "-f", style, "-p", str(pid), "-r", "500"]
+    profiler = subprocess.Popen(
+        [*command, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield
+    finally:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait()
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.stem + suffix + path.suffix)
 
 
 def load(
@@ -136,6 +157,20 @@ async def prepare(dsn: str, runtime: Runtime, folder: Path) -> tuple[Path, Path,
         await conn.close()
 
 
+def group_commits(port: int) -> tuple[float, float, float]:
+    """Our groups so far, from /metrics: how many, mean hits per group, mean ms per commit."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        samples = dict(
+            line.rsplit(" ", 1) for line in answer.read().decode().splitlines() if line[:1] != "#"
+        )
+    groups = float(samples["tracker_group_size_count"])
+    hits, seconds = (
+        float(samples["tracker_group_size_sum"]),
+        float(samples["tracker_commit_seconds_sum"]),
+    )
+    return groups, hits / max(groups, 1), seconds / max(groups, 1) * 1000
+
+
 async def counted(dsn: str, campaign: int) -> tuple[int, int]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -159,7 +194,8 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         type=Path,
-        help="py-spy profile of our server at full load: .svg flame graph, else collapsed stacks",
+        help="py-spy profiles at full load, of our server here and of the bare app beside it"
+        " (NAME-bare.svg): .svg flame graphs, else collapsed stacks",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name, ExitStack() as stack:
@@ -212,30 +248,14 @@ def main() -> None:
         bare = statistics.median(rates["bare Starlette"])
         insert = statistics.median(rates["INSERT per request"])
         if args.profile:
-            spy = Path(sys.executable).parent / "py-spy"
-            style = "flamegraph" if args.profile.suffix == ".svg" else "raw"
-            profiler = subprocess.Popen(
-                [
-                    str(spy),
-                    "record",
-                    "-o",
-                    str(args.profile),
-                    "-f",
-                    style,
-                    "-p",
-                    str(our_pid),
-                    "-r",
-                    "500",
-                    "--nonblocking",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            answered_opens += int(
-                load(our_port, pixels, args.seconds, args.connections)["answered"]
-            )
-            profiler.send_signal(signal.SIGINT)
-            profiler.wait()
+            # Ours, then the bare app for comparison (its file named with "-bare").
+            targets = {"ours": args.profile, "bare Starlette": _beside(args.profile, "-bare")}
+            for label, output in targets.items():
+                port, pid = ports[label]
+                with profiling(pid, output):
+                    answered = int(load(port, pixels, args.seconds, args.connections)["answered"])
+                if label == "ours":
+                    answered_opens += answered
         half = load(our_port, pixels, args.seconds, args.connections, rate=ours / 2)
         answered_opens += int(half["answered"])
         opens, clicks = asyncio.run(counted(dsn, campaign))
@@ -256,6 +276,8 @@ def main() -> None:
             f" p99 {half['p99_ms']:.1f} ms (bar: p99 under 25 ms)"
         )
         print(f"our worker's memory at the end: {rss_mib(our_pid):.0f} MiB")
+        groups, size, commit_ms = group_commits(our_port)
+        print(f"our group commits: {groups:,.0f}, on average {size:.1f} hits in {commit_ms:.2f} ms")
         print(
             f"counted: {opens:,} opens for {answered_opens:,} answered pixel requests,"
             f" {clicks:,} clicks for {answered_clicks:,} answered redirects"
