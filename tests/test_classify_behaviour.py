@@ -1,5 +1,7 @@
 """Across requests: bursts from one network, multi-link runs, the honeypot, and remarks."""
 
+import gc
+
 from tracker.behaviour import Behaviour
 from tracker.classify import Classifier, Remark, RequestFacts, Thresholds, Verdict
 
@@ -164,3 +166,27 @@ def test_memory_is_bounded_by_the_number_of_tracked_keys() -> None:
     # The oldest honeypot is forgotten, the newest remembered.
     assert not behaviour._honeypot(1, 0, T0 + 1, hit=False)
     assert behaviour._honeypot(1, 998, T0 + 999, hit=False)
+
+
+def test_remembered_windows_drop_out_of_the_garbage_collectors_walks() -> None:
+    # A server keeps up to Thresholds.tracked windows; each one the collector tracks is
+    # walked by every full collection, which pauses all requests meanwhile.
+    behaviour = Behaviour(Thresholds())
+    for n in range(200):
+        behaviour.observe(
+            campaign=1,
+            subject=n % 7,
+            at=T0 + n / 10,
+            kind="click",
+            link=n % 3 or None,
+            network=(4, n % 5),
+            honeypot=False,
+        )
+    assert behaviour.take_remarks()  # flagged events were rewritten too
+
+    gc.collect()
+    gc.collect()  # a tuple is let go once its items are: the events first, then the window
+
+    windows = [*behaviour._clicks.values(), *behaviour._bursts.values()]
+    assert len(windows) == 12
+    assert not any(gc.is_tracked(window) for window in windows)

@@ -28,6 +28,7 @@ async def test_metrics_count_requests_verdicts_bad_tokens_and_groups(
     assert "tracker_group_size_count" in text and "tracker_commit_seconds_bucket" in text
     assert "tracker_spool_depth 0.0" in text and "tracker_degraded 0.0" in text
     assert "tracker_consent_cache_entries" in text and "tracker_link_cache_entries" in text
+    assert "process_resident_memory_bytes" in text and "python_gc_collections_total" in text
 
 
 def test_log_lines_are_json_objects() -> None:

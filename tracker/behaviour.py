@@ -15,7 +15,7 @@ counted; ``take_remarks`` hands them over once.
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, Literal, TypeVar
 
 if TYPE_CHECKING:
     from tracker.settings import Settings
@@ -87,33 +87,41 @@ class _Lru(OrderedDict[K, V], Generic[K, V]):
             self.move_to_end(key)
         return value
 
+    def put(self, key: K, value: V) -> None:
+        """Set the value of a key ``touch`` has just made the most recent."""
+        self[key] = value
 
-class _Seen:
-    """One event in a window, and whether a remark already covers it."""
 
-    __slots__ = ("at", "flagged", "link", "subject")
-
-    def __init__(self, at: float, subject: Key, link: object = None) -> None:
-        self.at = at
-        self.subject = subject
-        self.link = link
-        self.flagged = False
+# One event in a window: (at, subject, link, flagged), flagged once a remark covers it.
+# Windows are tuples of these tuples, all of atoms, so that the garbage collector stops
+# tracking them: a server keeps up to ``Thresholds.tracked`` windows, and every full
+# collection would walk each of their events, pausing every request meanwhile.
+_Seen = tuple[float, Key, object, bool]
+_AT: Final = 0
+_SUBJECT: Final = 1
+_LINK: Final = 2
+_EMPTY: tuple[_Seen, ...] = ()
 
 
 class Behaviour:
     def __init__(self, thresholds: Thresholds) -> None:
         self.thresholds = thresholds
-        self._bursts: _Lru[tuple[Key, str, tuple[int, int]], deque[_Seen]] = _Lru(
+        self._bursts: _Lru[tuple[Key, str, tuple[int, int]], tuple[_Seen, ...]] = _Lru(
             thresholds.tracked
         )
-        self._clicks: _Lru[tuple[Key, Key], deque[_Seen]] = _Lru(thresholds.tracked)
+        self._clicks: _Lru[tuple[Key, Key], tuple[_Seen, ...]] = _Lru(thresholds.tracked)
         self._honeypots: _Lru[tuple[Key, Key], float] = _Lru(thresholds.tracked)
         self._remarks: deque[Remark] = deque(maxlen=thresholds.remarks)
         # A window holds enough events to reach either threshold, and never more.
         self._window_size = 2 * max(32, thresholds.burst_subjects, thresholds.multi_link_links)
 
-    def _window(self) -> deque[_Seen]:
-        return deque(maxlen=self._window_size)
+    def _added(self, window: tuple[_Seen, ...], oldest: float, seen: _Seen) -> tuple[_Seen, ...]:
+        """The window without its events before ``oldest``, with ``seen`` added last."""
+        start = 0
+        while start < len(window) and window[start][_AT] < oldest:
+            start += 1
+        start = max(start, len(window) + 1 - self._window_size)
+        return (*window[start:], seen)
 
     def observe(
         self,
@@ -154,42 +162,46 @@ class Behaviour:
         return marked is not None and abs(at - marked) <= window
 
     def _multi_link(self, campaign: Key, subject: Key, at: float, link: Key | None) -> bool:
-        limits = self.thresholds
-        clicks = self._clicks.touch((campaign, subject), self._window)
-        _forget_before(clicks, at - limits.multi_link_seconds)
-        clicks.append(_Seen(at, subject, object() if link is None else link))
-        if len({seen.link for seen in clicks}) < limits.multi_link_links:
+        limits, key = self.thresholds, (campaign, subject)
+        seen: _Seen = (at, subject, object() if link is None else link, False)
+        clicks = self._added(
+            self._clicks.touch(key, _no_events), at - limits.multi_link_seconds, seen
+        )
+        if len({event[_LINK] for event in clicks}) < limits.multi_link_links:
+            self._clicks.put(key, clicks)
             return False
-        self._remark_once(campaign, clicks, "multi_link")
+        self._clicks.put(key, self._remark_once(campaign, clicks, "multi_link"))
         return True
 
     def _burst(
         self, campaign: Key, subject: Key, at: float, kind: str, network: tuple[int, int]
     ) -> bool:
-        limits = self.thresholds
-        seen = self._bursts.touch((campaign, kind, network), self._window)
-        _forget_before(seen, at - limits.burst_seconds)
-        seen.append(_Seen(at, subject))
-        if len({event.subject for event in seen}) < limits.burst_subjects:
+        limits, key = self.thresholds, (campaign, kind, network)
+        seen: _Seen = (at, subject, None, False)
+        window = self._added(self._bursts.touch(key, _no_events), at - limits.burst_seconds, seen)
+        if len({event[_SUBJECT] for event in window}) < limits.burst_subjects:
+            self._bursts.put(key, window)
             return False
-        self._remark_once(campaign, seen, "burst")
+        self._bursts.put(key, self._remark_once(campaign, window, "burst"))
         return True
 
     def _remark_once(
-        self, campaign: Key, events: deque[_Seen], reason: Literal["burst", "multi_link"]
-    ) -> None:
-        """Remark the earlier events no remark covers yet; the last one is judged directly."""
+        self,
+        campaign: Key,
+        events: tuple[_Seen, ...],
+        reason: Literal["burst", "multi_link"],
+    ) -> tuple[_Seen, ...]:
+        """Remark the earlier events no remark covers yet (the last one is judged directly);
+        the same events, all flagged."""
         spans: dict[Key, tuple[float, float]] = {}
-        for event in list(events)[:-1]:
-            if not event.flagged:
-                since, until = spans.get(event.subject, (event.at, event.at))
-                spans[event.subject] = (min(since, event.at), max(until, event.at))
-            event.flagged = True
-        events[-1].flagged = True
+        for at, subject, _, flagged in events[:-1]:
+            if not flagged:
+                since, until = spans.get(subject, (at, at))
+                spans[subject] = (min(since, at), max(until, at))
         for subject, (since, until) in spans.items():
             self._remarks.append(Remark(campaign, subject, since, until, reason))
+        return tuple((at, subject, link, True) for at, subject, link, _ in events)
 
 
-def _forget_before(events: deque[_Seen], oldest: float) -> None:
-    while events and events[0].at < oldest:
-        events.popleft()
+def _no_events() -> tuple[_Seen, ...]:
+    return _EMPTY

@@ -89,9 +89,18 @@ async def connect(dsn: str) -> asyncpg.Connection:
         raise _unavailable(dsn, exc) from exc
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, reset_sessions: bool = True
+) -> asyncpg.Pool:
+    """A connection pool. asyncpg resets a connection's session (advisory locks, cursors,
+    LISTEN, settings) with a query when it goes back to the pool: a round trip each time.
+    ``reset_sessions=False`` skips it (an open transaction is still rolled back), for a pool
+    whose statements leave no session state behind, such as the recorder's."""
+    reset = None if reset_sessions else _keep_session
     try:
-        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=10)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, timeout=10, reset=reset
+        )
     except (
         OSError,
         TimeoutError,
@@ -102,6 +111,10 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
         raise _unavailable(dsn, exc) from exc
     assert pool is not None
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The reset of a pool with ``reset_sessions=False``: nothing to undo."""
 
 
 @contextlib.asynccontextmanager

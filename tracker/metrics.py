@@ -1,5 +1,6 @@
 """Prometheus metrics at ``/metrics``: requests, verdicts, bad tokens, group sizes, commit
-latency, spool depth, cache sizes and hit rates.
+latency, spool depth, cache sizes and hit rates, and the worker's memory, CPU and garbage
+collections.
 
 prometheus-client does the exposition format; each app has a registry of its own, so
 that tests can build many apps in one process. With ``tracker serve --workers N`` every
@@ -8,7 +9,15 @@ worker has its own figures: run one worker per container and scale by replicas.
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -46,6 +55,9 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.tallies = Tallies()
         self.registry.register(self.tallies)
+        # The worker's memory and CPU (process_*) and its garbage collections (python_gc_*).
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.bad_tokens = Counter(
             "tracker_bad_tokens",
             "Requests with a forged, altered or malformed token",

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -125,6 +126,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process (the benchmark's private server is the only one)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        if "(postgres)" in text:
+            total += cpu_seconds(int(stat.parent.name))
+    return total
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of the child processes that ended so far (the load clients)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def busy_cores() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine since boot."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -223,14 +250,29 @@ def main() -> None:
         our_port, our_pid = ports["ours"]
         rates: dict[str, list[float]] = {label: [] for label in apps}
         cpu: dict[str, list[float]] = {label: [] for label in apps}
+        others: dict[str, list[tuple[float, float, float]]] = {label: [] for label in apps}
         redirects: list[float] = []
         answered_opens = answered_clicks = 0
         print(f"one worker each, {args.rounds} rounds of {args.seconds:g} s per app", flush=True)
         for round_no in range(1, args.rounds + 1):
             for label, (port, pid) in ports.items():
-                used = cpu_seconds(pid)
+                used, database, client = (
+                    cpu_seconds(pid),
+                    postgres_cpu_seconds(),
+                    children_cpu_seconds(),
+                )
+                machine = busy_cores()
                 result = load(port, pixels, args.seconds, args.connections)
-                cpu[label].append((cpu_seconds(pid) - used) / result["answered"] * 1e6)
+                per_request = 1e6 / result["answered"]
+                cpu[label].append((cpu_seconds(pid) - used) * per_request)
+                busy, total = (now - then for now, then in zip(busy_cores(), machine, strict=True))
+                others[label].append(
+                    (
+                        (postgres_cpu_seconds() - database) * per_request,
+                        (children_cpu_seconds() - client) * per_request,
+                        busy / total * 100,
+                    )
+                )
                 rates[label].append(result["rate"])
                 if label == "ours":
                     answered_opens += int(result["answered"])
@@ -254,6 +296,7 @@ def main() -> None:
                 port, pid = ports[label]
                 with profiling(pid, output):
                     answered = int(load(port, pixels, args.seconds, args.connections)["answered"])
+                print(f"profiled {label}: {answered:,} requests answered", flush=True)
                 if label == "ours":
                     answered_opens += answered
         half = load(our_port, pixels, args.seconds, args.connections, rate=ours / 2)
@@ -270,6 +313,15 @@ def main() -> None:
             "server CPU per pixel request, µs: "
             + ", ".join(f"{label} {statistics.median(values):.0f}" for label, values in cpu.items())
         )
+        print(
+            "beside it, µs per pixel request: PostgreSQL, the load client; the machine's cores busy"
+        )
+        for label, figures in others.items():
+            database, client, busy = (
+                statistics.median(values) for values in zip(*figures, strict=True)
+            )
+            figures_text = f"PostgreSQL {database:4.0f}, client {client:4.0f}; {busy:3.0f} % busy"
+            print(f"  {label + ':':<20} {figures_text}")
         print(f"redirect, ours: {statistics.median(redirects):,.0f} requests/s")
         print(
             f"at half our maximum ({ours / 2:,.0f}/s): p50 {half['p50_ms']:.1f} ms,"
