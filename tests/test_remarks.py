@@ -1,13 +1,17 @@
 """A later request proves earlier ones a machine's: counters and events are corrected."""
 
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
 
 from tests.factories import grant, make_campaign, path_of
 from tracker import db
+from tracker.behaviour import Remark
 from tracker.minting import mint
+from tracker.recorder import Hit
+from tracker.remarks import RecentHits
 from tracker.runtime import Runtime
 
 SAFARI = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15"
@@ -54,3 +58,22 @@ async def test_a_honeypot_click_turns_the_messages_open_into_a_machine_event(
         (0, "machine", ["honeypot"]),
         (honeypot, "machine", ["honeypot"]),
     ]
+
+
+def test_recent_hits_keep_the_latest_of_a_message_up_to_the_bound() -> None:
+    recent = RecentHits(per_message=3)
+    at = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    hits = [Hit(7, 0, 42, None, True, at + timedelta(seconds=n), "human") for n in range(5)]
+
+    recent.add(hits[:4], at.timestamp() + 4)
+    recent.add(hits[4:], at.timestamp() + 5)
+
+    assert len(recent) == 3
+    corrections = recent.apply(
+        [Remark(7, 42, at.timestamp(), at.timestamp() + 10, "honeypot")], pending=[]
+    )
+    # Only the three latest hits (seconds 2, 3 and 4) are still there to be corrected.
+    hours = at.replace(minute=0)
+    assert corrections.counters == Counter(
+        {(7, 0, hours, "human"): -3, (7, 0, hours, "machine"): 3}
+    )

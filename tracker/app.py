@@ -41,12 +41,6 @@ __all__ = ["WORKER_DSN_VARIABLE", "app_from_environ", "create_app"]
 WORKER_DSN_VARIABLE = "TRACKER_WORKER_DATABASE_URL"
 
 _logger = logging.getLogger("tracker.app")
-# Python collects its youngest objects after every 700 net allocations. Here that is every
-# few dozen requests, and each collection walks the objects of every request in flight
-# (waiting for its group commit): 12 µs of CPU per request in the pixel benchmark, where
-# the bare app spends under 0.1 µs. Collecting after 10,000 costs 2.5 µs per request, in
-# pauses of about 4 ms. (README, "Pixel and redirect speed".)
-YOUNG_GC_THRESHOLD = 10_000
 _PRELOAD_CAMPAIGNS = 1_000
 
 
@@ -112,7 +106,7 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
         # process: keep it out of the collector's full passes, which pause every request.
         gc.collect()
         gc.freeze()
-        gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
+        tune_garbage_collector(settings.gc_young_threshold)
         try:
             yield
         finally:
@@ -150,6 +144,18 @@ def create_app(runtime: Runtime, dsn: str, *, sql_dir: Path | None = None) -> St
     # No redirects of our own making: "/x/" is not "/x" here (a 404, not a 307 to it).
     app.router.redirect_slashes = False
     return app
+
+
+def tune_garbage_collector(young_threshold: int) -> None:
+    """Collect the youngest objects after ``young_threshold`` net allocations (Python: 700).
+
+    At 700 that is every few dozen requests, and each collection walks the objects of every
+    request in flight, all waiting for their group commit: 12 µs of CPU per request in the
+    pixel benchmark, where the bare app spends under 0.1 µs. Fewer collections cost less in
+    all, in longer pauses (``tracker_gc_pause_seconds``; README, "Pixel and redirect
+    speed"). Setting ``TRACKER_GC_YOUNG_THRESHOLD`` trades one for the other.
+    """
+    gc.set_threshold(young_threshold, *gc.get_threshold()[1:])
 
 
 def _register_gauges(

@@ -7,7 +7,10 @@ that tests can build many apps in one process. With ``tracker serve --workers N`
 worker has its own figures: run one worker per container and scale by replicas.
 """
 
+import gc
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -19,7 +22,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
@@ -50,6 +53,52 @@ class Tallies(Collector):
         yield verdicts
 
 
+class GcPauses(Collector):
+    """How long the garbage collector paused the process, per collection and generation:
+    every request in the process waits meanwhile, so long pauses show in tail latency."""
+
+    BOUNDS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        # Per generation: the count of pauses up to each bound (and in all), their sum.
+        self._counts = [[0] * (len(self.BOUNDS) + 1) for _ in range(3)]
+        self._sums = [0.0] * 3
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:  # a gc.callbacks entry
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._started
+        generation = info["generation"]
+        counts = self._counts[generation]
+        for index, bound in enumerate(self.BOUNDS):
+            if pause <= bound:
+                counts[index] += 1
+        counts[-1] += 1
+        self._sums[generation] += pause
+
+    def collect(self) -> Iterator[Metric]:
+        pauses = HistogramMetricFamily(
+            "tracker_gc_pause_seconds",
+            "Garbage collector pauses, by generation",
+            labels=["generation"],
+        )
+        for generation, counts in enumerate(self._counts):
+            buckets = [
+                (str(bound), count) for bound, count in zip(self.BOUNDS, counts, strict=False)
+            ]
+            pauses.add_metric(
+                [str(generation)], [*buckets, ("+Inf", counts[-1])], self._sums[generation]
+            )
+        yield pauses
+
+
+# One per process, as the collector is.
+GC_PAUSES = GcPauses()
+gc.callbacks.append(GC_PAUSES)
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -58,6 +107,7 @@ class Metrics:
         # The worker's memory and CPU (process_*) and its garbage collections (python_gc_*).
         ProcessCollector(registry=self.registry)
         GCCollector(registry=self.registry)
+        self.registry.register(GC_PAUSES)
         self.bad_tokens = Counter(
             "tracker_bad_tokens",
             "Requests with a forged, altered or malformed token",

@@ -41,11 +41,17 @@ _Seen = tuple[datetime, float, int, str, int | None]
 
 
 class RecentHits:
-    """Committed hits of the last ``window`` seconds, at most ``max_hits`` of them."""
+    """Committed hits of the last ``window`` seconds, at most ``max_hits`` of them, and at
+    most ``per_message`` per message (its latest: a message fetched more often than that in
+    the window is a machine's anyway, and keeping them all would copy a growing tuple on
+    every hit)."""
 
-    def __init__(self, window: float = 180.0, max_hits: int = 200_000) -> None:
+    def __init__(
+        self, window: float = 180.0, max_hits: int = 200_000, per_message: int = 64
+    ) -> None:
         self._window = window
         self._max_hits = max_hits
+        self._per_message = per_message
         self._count = 0
         # Least recently added-to message first, with the time hits were last added to it.
         self._by_message: OrderedDict[tuple[int, int], tuple[_Seen, ...]] = OrderedDict()
@@ -55,12 +61,16 @@ class RecentHits:
         return self._count
 
     def add(self, hits: list["Hit"], now: float) -> None:
-        by_message, added_at = self._by_message, self._added_at
+        by_message, added_at, keep = self._by_message, self._added_at, self._per_message
         for hit in hits:
             key = (hit.campaign_id, hit.subject)
             event = hit.event_id.int if hit.event_id is not None else None
             seen = (hit.at, hit.at.timestamp(), hit.link_no, hit.verdict, event)
-            by_message[key] = (*by_message.get(key, ()), seen)
+            kept = by_message.get(key, ())
+            if len(kept) >= keep:
+                self._count -= len(kept) - keep + 1
+                kept = kept[len(kept) - keep + 1 :]
+            by_message[key] = (*kept, seen)
             by_message.move_to_end(key)
             added_at[key] = now
         self._count += len(hits)
