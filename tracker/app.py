@@ -150,10 +150,13 @@ def tune_garbage_collector(young_threshold: int) -> None:
     """Collect the youngest objects after ``young_threshold`` net allocations (Python: 700).
 
     At 700 that is every few dozen requests, and each collection walks the objects of every
-    request in flight, all waiting for their group commit: 12 µs of CPU per request in the
-    pixel benchmark, where the bare app spends under 0.1 µs. Fewer collections cost less in
-    all, in longer pauses (``tracker_gc_pause_seconds``; README, "Pixel and redirect
-    speed"). Setting ``TRACKER_GC_YOUNG_THRESHOLD`` trades one for the other.
+    request in flight, all waiting for their group commit: 6 to 12 µs of CPU per request in
+    the pixel benchmark (the bare app: under 0.1 µs), in pauses of about 1.5 ms. At 10,000
+    it cost 1 to 2 µs, but the count is net of objects freed, old ones included, so what a
+    collection walks is not bounded by it: single pauses of 20 to 74 ms were seen, and a
+    pause that long queues hundreds of requests (p99 at half rate: 191 ms). So Python's
+    default stays; ``TRACKER_GC_YOUNG_THRESHOLD`` is there for an operator who measures
+    otherwise (``tracker_gc_pause_seconds``).
     """
     gc.set_threshold(young_threshold, *gc.get_threshold()[1:])
 

@@ -60,7 +60,7 @@ class Settings:
     consent_min_seconds: float = 2.0
     limit_concurrency: int = 4_000
     request_head_seconds: float = 10.0
-    gc_young_threshold: int = 10_000  # see tracker.app.tune_garbage_collector
+    gc_young_threshold: int = 700  # Python's own; see tracker.app.tune_garbage_collector
     webhook_delivery: str = "inline"  # "inline": serve delivers; "off": `webhook deliver` does
     webhook_hold_seconds: float = 30.0
     webhook_timeout_seconds: float = 10.0
@@ -105,7 +105,7 @@ class Settings:
             consent_min_seconds=_float(env, "TRACKER_CONSENT_MIN_SECONDS", 2.0),
             limit_concurrency=_int(env, "TRACKER_LIMIT_CONCURRENCY", 4_000, minimum=1),
             request_head_seconds=_float(env, "TRACKER_REQUEST_HEAD_SECONDS", 10.0),
-            gc_young_threshold=_int(env, "TRACKER_GC_YOUNG_THRESHOLD", 10_000, minimum=100),
+            gc_young_threshold=_int(env, "TRACKER_GC_YOUNG_THRESHOLD", 700, minimum=100),
             webhook_delivery=_choice(env, "TRACKER_WEBHOOK_DELIVERY", ("inline", "off")),
             webhook_hold_seconds=_float(env, "TRACKER_WEBHOOK_HOLD_SECONDS", 30.0),
             webhook_timeout_seconds=_float(env, "TRACKER_WEBHOOK_TIMEOUT_SECONDS", 10.0),
