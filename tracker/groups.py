@@ -38,10 +38,6 @@ class Group:
     def unknown_recipients(self) -> list[int]:
         return list({event.recipient_id for event in self.candidate_events})
 
-    def add_rank(self, key: RegisterKey, rank: int) -> None:
-        if rank > self.ranks.get(key, 0):
-            self.ranks[key] = rank
-
     def to_spool(self) -> str:
         """One JSON line; events whose consent was not known to be granted are left out."""
         return json.dumps(

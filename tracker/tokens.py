@@ -5,8 +5,8 @@ made by itsdangerous (compared in constant time, a list of keys for rotation: th
 signs, all verify). Every pixel and click verifies one, so verification checks the same
 signature with the keys itsdangerous derived, without its layers of conversions. The
 payload carries the kind, the campaign, the link number, the minting time and a 64-bit
-subject: the recipient's random id for a named token, a random
-per-message nonce otherwise. A tracked link's path stays under 60 characters.
+subject: the recipient's random id for a named token, a random per-message nonce
+otherwise. A tracked link's path stays under 60 characters.
 """
 
 import base64
