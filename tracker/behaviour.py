@@ -167,7 +167,7 @@ class Behaviour:
         clicks = self._added(
             self._clicks.touch(key, _no_events), at - limits.multi_link_seconds, seen
         )
-        if len({event[_LINK] for event in clicks}) < limits.multi_link_links:
+        if _distinct(clicks, _LINK) < limits.multi_link_links:
             self._clicks.put(key, clicks)
             return False
         self._clicks.put(key, self._remark_once(campaign, clicks, "multi_link"))
@@ -179,7 +179,7 @@ class Behaviour:
         limits, key = self.thresholds, (campaign, kind, network)
         seen: _Seen = (at, subject, None, False)
         window = self._added(self._bursts.touch(key, _no_events), at - limits.burst_seconds, seen)
-        if len({event[_SUBJECT] for event in window}) < limits.burst_subjects:
+        if _distinct(window, _SUBJECT) < limits.burst_subjects:
             self._bursts.put(key, window)
             return False
         self._bursts.put(key, self._remark_once(campaign, window, "burst"))
@@ -205,3 +205,11 @@ class Behaviour:
 
 def _no_events() -> tuple[_Seen, ...]:
     return _EMPTY
+
+
+def _distinct(events: tuple[_Seen, ...], field: int) -> int:
+    """How many different values of one field the events have (1 for a single event, the
+    common case, without building a set)."""
+    if len(events) < 2:
+        return len(events)
+    return len({event[field] for event in events})

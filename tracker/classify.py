@@ -92,6 +92,9 @@ class Verdict:
     reasons: tuple[str, ...] = ()
 
 
+_HUMAN = Verdict("human")  # immutable: one for every human request
+
+
 class Classifier:
     """The shipped rules, address ranges and user-agent lists, and the behaviour memory.
 
@@ -158,7 +161,7 @@ class Classifier:
             return Verdict("machine", tuple(dict.fromkeys(machine + proxy)))
         if proxy:
             return Verdict("proxy", tuple(proxy))
-        return Verdict("human")
+        return _HUMAN
 
     def take_remarks(self) -> list[Remark]:
         """Earlier events that later requests showed to be machines', once each."""
