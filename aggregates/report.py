@@ -75,18 +75,53 @@ async def build_report(
 
 
 def _hourly(counts: Mapping[tuple[Any, str, str], int], k: int) -> list[dict[str, Any]]:
-    """One entry per hour with events: opens and clicks, each split and k-suppressed."""
+    """One entry per hour with events: opens and clicks, each split and k-suppressed, and
+    withheld further where the campaign's totals would give withheld hours away."""
     hours = sorted({hour for hour, _, _ in counts})
-    return [
-        {
-            "hour": hour.isoformat(),
-            **{
-                kind: k_split({v: counts.get((hour, kind, v), 0) for v in VERDICTS}, k)
-                for kind in ("opens", "clicks")
-            },
-        }
-        for hour in hours
-    ]
+    rows: list[dict[str, Any]] = [{"hour": hour.isoformat()} for hour in hours]
+    for kind in ("opens", "clicks"):
+        values = [{v: counts.get((hour, kind, v), 0) for v in VERDICTS} for hour in hours]
+        splits = [k_split(hour_values, k) for hour_values in values]
+        _withhold_complements(values, splits, k)
+        for row, split in zip(rows, splits, strict=True):
+            row[kind] = split
+    return rows
+
+
+def _withhold_complements(
+    values: Sequence[Mapping[str, int]], splits: Sequence[Split], k: int
+) -> None:
+    """Withhold more cells of a series, in place, until no withheld figure can be worked
+    out from what is shown (complementary suppression).
+
+    The hours of a column add up to the campaign's total, which the report shows when it
+    is k or more: human 3 withheld at 10:00 and 20 shown at 11:00 beside a total of 23
+    would say "3 at 10:00". So while what a column withholds adds up to between 1 and
+    k - 1, its smallest shown cell is withheld too; and an hour's "all" is withheld, as in
+    ``k_split``, when it would give its withheld verdicts away. Each pass withholds at
+    least one more cell, so this ends.
+    """
+    rows = [{**hour_values, "all": sum(hour_values.values())} for hour_values in values]
+    changed = True
+    while changed:
+        changed = False
+        for column in (*VERDICTS, "all"):
+            if sum(row[column] for row in rows) < k:
+                continue  # the total is withheld itself
+            hidden = sum(
+                row[column]
+                for row, split in zip(rows, splits, strict=True)
+                if split[column] is None
+            )
+            if 0 < hidden < k:
+                shown = [n for n, split in enumerate(splits) if split[column] is not None]
+                splits[min(shown, key=lambda n: rows[n][column])][column] = None
+                changed = True
+        for row, split in zip(rows, splits, strict=True):
+            shown_verdicts = sum(split[v] or 0 for v in VERDICTS)
+            if split["all"] is not None and 0 < row["all"] - shown_verdicts < k:
+                split["all"] = None
+                changed = True
 
 
 def k_split(

@@ -273,3 +273,40 @@ async def test_the_text_report_says_per_link_figures_are_withheld_for_a_small_au
     click_rows = text.split(f"Clicks on {LINKS[0]}")[1].splitlines()[1:3]
     for row in click_rows:
         assert row.split()[-8:] == ["<", "5"] * 4, row
+
+
+async def test_hours_are_withheld_too_when_the_total_would_give_a_withheld_hour_away(
+    conn: asyncpg.Connection,
+) -> None:
+    scenario = await make_campaign(conn)
+    await add_sketch(conn, scenario, AUDIENCE_SKETCH, distinct(scenario, 50))
+    await add_counter(conn, scenario, 0, "human", 3, HOUR)
+    await add_counter(conn, scenario, 0, "human", 20, HOUR + timedelta(hours=1))
+    await add_counter(conn, scenario, 0, "human", 30, HOUR + timedelta(hours=2))
+
+    report = await report_of(conn, scenario)
+
+    assert report["opens"]["total"]["human"] == 53
+    opens = [hour["opens"] for hour in report["hourly"]]
+    # 53 in all, less 20 and 30 shown, would say "3 at 10:00": 11:00 is withheld as well,
+    # its "all" with it; what is shown now leaves 23 for two hours, no figure of its own.
+    assert [hour["human"] for hour in opens] == [None, None, 30]
+    assert [hour["all"] for hour in opens] == [None, None, 30]
+    shown = sum(hour["human"] or 0 for hour in opens)
+    assert report["opens"]["total"]["human"] - shown >= K
+
+
+async def test_hours_that_withhold_only_zeros_or_k_and_more_stay_as_they_are(
+    conn: asyncpg.Connection,
+) -> None:
+    scenario = await make_campaign(conn)
+    await add_sketch(conn, scenario, AUDIENCE_SKETCH, distinct(scenario, 50))
+    await add_counter(conn, scenario, 0, "human", 3, HOUR)
+    await add_counter(conn, scenario, 0, "human", 2, HOUR + timedelta(hours=1))
+    await add_counter(conn, scenario, 0, "human", 20, HOUR + timedelta(hours=2))
+
+    report = await report_of(conn, scenario)
+
+    # 3 and 2 withheld add up to 5 (= k): the total 25 tells only that.
+    assert [hour["opens"]["human"] for hour in report["hourly"]] == [None, None, 20]
+    assert [hour["clicks"]["all"] for hour in report["hourly"]] == [None, None, None]
