@@ -275,16 +275,19 @@ async def test_the_text_report_says_per_link_figures_are_withheld_for_a_small_au
         assert row.split()[-8:] == ["<", "5"] * 4, row
 
 
+async def human_opens_by_hour(conn: asyncpg.Connection, opens: list[int]) -> Scenario:
+    """A campaign of 50 with these human opens in consecutive hours from HOUR."""
+    scenario = await make_campaign(conn)
+    await add_sketch(conn, scenario, AUDIENCE_SKETCH, distinct(scenario, 50))
+    for n, events in enumerate(opens):
+        await add_counter(conn, scenario, 0, "human", events, HOUR + timedelta(hours=n))
+    return scenario
+
+
 async def test_hours_are_withheld_too_when_the_total_would_give_a_withheld_hour_away(
     conn: asyncpg.Connection,
 ) -> None:
-    scenario = await make_campaign(conn)
-    await add_sketch(conn, scenario, AUDIENCE_SKETCH, distinct(scenario, 50))
-    await add_counter(conn, scenario, 0, "human", 3, HOUR)
-    await add_counter(conn, scenario, 0, "human", 20, HOUR + timedelta(hours=1))
-    await add_counter(conn, scenario, 0, "human", 30, HOUR + timedelta(hours=2))
-
-    report = await report_of(conn, scenario)
+    report = await report_of(conn, await human_opens_by_hour(conn, [3, 20, 30]))
 
     assert report["opens"]["total"]["human"] == 53
     opens = [hour["opens"] for hour in report["hourly"]]
@@ -299,13 +302,7 @@ async def test_hours_are_withheld_too_when_the_total_would_give_a_withheld_hour_
 async def test_hours_that_withhold_only_zeros_or_k_and_more_stay_as_they_are(
     conn: asyncpg.Connection,
 ) -> None:
-    scenario = await make_campaign(conn)
-    await add_sketch(conn, scenario, AUDIENCE_SKETCH, distinct(scenario, 50))
-    await add_counter(conn, scenario, 0, "human", 3, HOUR)
-    await add_counter(conn, scenario, 0, "human", 2, HOUR + timedelta(hours=1))
-    await add_counter(conn, scenario, 0, "human", 20, HOUR + timedelta(hours=2))
-
-    report = await report_of(conn, scenario)
+    report = await report_of(conn, await human_opens_by_hour(conn, [3, 2, 20]))
 
     # 3 and 2 withheld add up to 5 (= k): the total 25 tells only that.
     assert [hour["opens"]["human"] for hour in report["hourly"]] == [None, None, 20]
