@@ -7,6 +7,7 @@ import asyncpg
 import httpx
 
 from tests.factories import make_campaign, mint_for, path_of, person
+from tracker.classify import HEADERS_READ
 from tracker.logs import JsonFormatter
 from tracker.runtime import Runtime
 
@@ -65,4 +66,20 @@ async def test_repeated_x_forwarded_for_lines_are_read_as_one_list(
 
     text = (await client.get("/metrics")).text
     assert 'tracker_verdicts_total{verdict="proxy"} 1.0' in text
+    assert 'tracker_verdicts_total{verdict="human"} 0.0' in text
+
+
+async def test_every_header_the_classifier_reads_reaches_it_from_a_pixel_request(
+    conn: asyncpg.Connection, runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    # The pixel path decodes only the headers it passes on; a prefetch header it dropped
+    # would turn a browser's prefetch into a human open.
+    scenario = await make_campaign(conn)
+    headers = [header for header in HEADERS_READ if header != "user-agent"]
+    for n, header in enumerate(headers):
+        urls = await mint_for(conn, runtime, scenario, f"prefetch{n}@example.org")
+        await client.get(path_of(urls.pixel), headers={**person(n), header: "prefetch"})
+
+    text = (await client.get("/metrics")).text
+    assert f'tracker_verdicts_total{{verdict="machine"}} {float(len(headers))}' in text
     assert 'tracker_verdicts_total{verdict="human"} 0.0' in text

@@ -32,7 +32,15 @@ from tracker.useragents import AgentKind, UserAgents
 if TYPE_CHECKING:
     from tracker.settings import Settings
 
-__all__ = ["REASONS", "Classifier", "Remark", "RequestFacts", "Thresholds", "Verdict"]
+__all__ = [
+    "HEADERS_READ",
+    "REASONS",
+    "Classifier",
+    "Remark",
+    "RequestFacts",
+    "Thresholds",
+    "Verdict",
+]
 
 REASONS = (
     "apple_mpp",
@@ -59,6 +67,8 @@ _AGENT_REASONS: dict[AgentKind, str] = {
 # Headers browsers send when they fetch ahead of the person: Chrome's Purpose and
 # Sec-Purpose (prefetch, prerender), Firefox's X-Moz, Safari's X-Purpose (preview).
 _PREFETCH_HEADERS = ("purpose", "sec-purpose", "x-purpose", "x-moz")
+# Every header ``classify`` reads from ``RequestFacts.headers`` (the user agent comes as ``ua``).
+HEADERS_READ = ("user-agent", *_PREFETCH_HEADERS)
 _PREFETCH_WORDS = ("prefetch", "prerender", "preview")
 
 

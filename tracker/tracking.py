@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from consent.cache import ConsentCache
-from tracker.classify import Classifier, RequestFacts
+from tracker.classify import HEADERS_READ, Classifier, RequestFacts
 from tracker.clientip import TrustedProxies
 from tracker.metrics import Metrics
 from tracker.recorder import Hit, Recorder
@@ -22,9 +22,7 @@ __all__ = ["Tracking"]
 
 # The request headers the classifier and the client address read (uvicorn gives names in
 # lower case); the rest are never decoded.
-_READ_HEADERS = frozenset(
-    (b"user-agent", b"x-forwarded-for", b"purpose", b"sec-purpose", b"x-purpose", b"x-moz")
-)
+_READ_HEADERS = frozenset(name.encode() for name in (*HEADERS_READ, "x-forwarded-for"))
 
 
 class Tracking:

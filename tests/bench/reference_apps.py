@@ -10,12 +10,12 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 
-import asyncpg
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tracker.database import create_pool
 from tracker.pixel import make_gif
 
 __all__ = ["CREATE_HITS", "bare", "insert"]
@@ -39,21 +39,20 @@ def bare() -> Starlette:
     return Starlette(routes=[Route("/o/{token}", pixel)])
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Nothing to reset: the app runs only its INSERT."""
-
-
 def insert() -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # No session reset when a connection goes back to the pool (asyncpg's default runs
         # one more statement per request): one INSERT per request, as our recorder's pool.
-        async with asyncpg.create_pool(
-            os.environ["DATABASE_URL"], min_size=10, reset=_keep_session
-        ) as pool:
+        pool = await create_pool(
+            os.environ["DATABASE_URL"], min_size=10, max_size=10, reset_sessions=False
+        )
+        try:
             await pool.execute(CREATE_HITS)
             app.state.pool = pool
             yield
+        finally:
+            await pool.close()
 
     async def pixel(request: Request) -> Response:
         await request.app.state.pool.execute(
